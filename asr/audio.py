@@ -1,0 +1,87 @@
+"""Load audio from any format soundfile reads, as mono float32 at the requested rate.
+
+Every failure becomes an :class:`AudioError` that names the file, never a library traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from asr.errors import AudioError
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(f"{path}: audio file not found")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, expected an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty (0 bytes)")
+
+
+def audio_info(path: str | os.PathLike) -> tuple[int, int, float]:
+    """Return ``(sample_rate, frames, duration_seconds)`` from the header, without decoding."""
+    path = Path(path)
+    _check_path(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"{path}: cannot read audio header ({exc})") from None
+    if info.frames <= 0:
+        raise AudioError(f"{path}: holds no samples")
+    return info.samplerate, info.frames, info.frames / info.samplerate
+
+
+def read_audio(path: str | os.PathLike, offset: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode a file (or a segment of it) to a mono float32 array at the file's own rate."""
+    path = Path(path)
+    _check_path(path)
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            rate = handle.samplerate
+            start = int(round(offset * rate))
+            if start:
+                handle.seek(start)
+            frames = -1 if duration is None else int(round(duration * rate))
+            data = handle.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: holds no samples" + (f" at offset {offset}s" if offset else ""))
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(mono).all():
+        raise AudioError(f"{path}: contains NaN or Inf samples")
+    return np.ascontiguousarray(mono), rate
+
+
+@lru_cache(maxsize=16)
+def _resampler_kernel_key(orig: int, new: int) -> tuple[int, int]:
+    # Resampling kernels are cached by torchaudio internally per call; this only normalises the ratio.
+    from math import gcd
+
+    g = gcd(orig, new)
+    return orig // g, new // g
+
+
+def resample(samples: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
+    if orig_rate == new_rate:
+        return samples
+    orig, new = _resampler_kernel_key(orig_rate, new_rate)
+    return AF.resample(samples, orig, new)
+
+
+def load_audio(
+    path: str | os.PathLike, sample_rate: int, offset: float = 0.0, duration: float | None = None
+) -> torch.Tensor:
+    """Load ``path`` as a 1-D float32 tensor at ``sample_rate`` Hz, mixed to mono."""
+    samples, rate = read_audio(path, offset=offset, duration=duration)
+    return resample(torch.from_numpy(samples), rate, sample_rate)
