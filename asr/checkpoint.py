@@ -1,0 +1,100 @@
+"""The model file: weights plus everything ``transcribe`` needs, loaded without executing code.
+
+Layout (a torch.save'd dict, read back with ``weights_only=True``): ``format_version`` (int),
+``meta`` (a JSON string: model, feature, normaliser, tokenizer and decoder settings, training info)
+and ``state_dict`` (tensors only; the CMVN statistics are buffers in it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from asr.decode import DecoderConfig
+from asr.errors import CheckpointError
+from asr.features import FeatureConfig
+from asr.io_utils import atomic_write
+from asr.model import CtcModel, ModelConfig
+from asr.text import CharTokenizer, NormalizerConfig, TextNormalizer
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class AsrBundle:
+    """A trained model with the pieces that turn audio into text around it."""
+
+    model: CtcModel
+    features: FeatureConfig
+    tokenizer: CharTokenizer
+    normalizer: TextNormalizer
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds per model output frame (feature hop times subsampling)."""
+        return self.features.hop_length / self.features.sample_rate * self.model.config.subsampling
+
+
+def save_bundle(bundle: AsrBundle, path: str | os.PathLike) -> Path:
+    meta = {
+        "model": asdict(bundle.model.config),
+        "features": asdict(bundle.features),
+        "normalizer": asdict(bundle.normalizer.config),
+        "tokenizer": bundle.tokenizer.to_dict(),
+        "decoder": asdict(bundle.decoder),
+        "info": bundle.info,
+    }
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "meta": json.dumps(meta),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in bundle.model.state_dict().items()},
+    }
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        torch.save(payload, handle)
+    return path
+
+
+def load_bundle(path: str | os.PathLike) -> AsrBundle:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: model file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused to load: the file holds objects other than tensors and plain data "
+            f"(it could run code), or is damaged ({str(exc).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable model file (truncated or corrupt: {exc})") from None
+    if not isinstance(payload, dict) or "format_version" not in payload or "meta" not in payload:
+        raise CheckpointError(f"{path}: not a model file of this toolkit (no format_version); "
+                              "Lightning training checkpoints are for --resume, use model_best.pt or model_last.pt")
+    version = payload["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: model format version {version} is newer than this toolkit supports ({FORMAT_VERSION}); "
+            "upgrade the toolkit"
+        )
+    try:
+        meta = json.loads(payload["meta"])
+        model_config = ModelConfig(**meta["model"])
+        features = FeatureConfig(**meta["features"])
+        tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
+        normalizer = TextNormalizer(NormalizerConfig(**meta["normalizer"]))
+        decoder = DecoderConfig(**meta.get("decoder", {}))
+        model = CtcModel(model_config, features.n_mels, len(tokenizer))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: model file is inconsistent ({exc})") from None
+    model.eval()
+    return AsrBundle(model, features, tokenizer, normalizer, decoder, meta.get("info", {}))

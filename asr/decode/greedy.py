@@ -1,0 +1,54 @@
+"""Greedy CTC decoding: best token per frame, merge repeats, drop blanks; words carry times and confidences."""
+
+from __future__ import annotations
+
+import torch
+
+from asr.decode import Hypothesis, Word
+from asr.text import CharTokenizer
+
+
+def collapse(best: list[int], blank: int) -> list[tuple[int, int]]:
+    """Frame-wise best ids -> [(token, first frame)] with repeats merged and blanks removed."""
+    out: list[tuple[int, int]] = []
+    prev = -1
+    for frame, tok in enumerate(best):
+        if tok != prev and tok != blank:
+            out.append((tok, frame))
+        prev = tok
+    return out
+
+
+class GreedyDecoder:
+    def __init__(self, tokenizer: CharTokenizer):
+        self.tokenizer = tokenizer
+
+    def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis:
+        """``log_probs``: (frames, vocab) for one utterance; ``frame_shift``: seconds per output frame."""
+        max_lp, best = log_probs.max(dim=-1)
+        probs = max_lp.exp().tolist()
+        tokens = collapse(best.tolist(), self.tokenizer.blank_id)
+        sep = self.tokenizer.word_sep_id
+        words: list[Word] = []
+        current: list[tuple[int, int]] = []
+
+        def flush() -> None:
+            if not current:
+                return
+            first, last = current[0][1], current[-1][1]
+            # A word's confidence is its least certain character: one doubtful letter makes a doubtful word.
+            conf = min(probs[f] for _, f in current)
+            text = self.tokenizer.decode(t for t, _ in current)
+            words.append(Word(text, round(first * frame_shift, 3), round((last + 1) * frame_shift, 3), round(conf, 4)))
+            current.clear()
+
+        for tok, frame in tokens:
+            if tok == sep:
+                flush()
+            else:
+                current.append((tok, frame))
+        flush()
+        return Hypothesis(text=" ".join(w.word for w in words), words=words)
+
+    def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]:
+        return [self.decode(log_probs[i, : int(lengths[i])], frame_shift) for i in range(log_probs.shape[0])]

@@ -1,0 +1,41 @@
+"""``asr test``: decode a manifest, score it, write hypotheses and a report."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from asr.data.dataset import extract_features
+from asr.data.manifest import read_manifest
+from asr.decode import DecoderConfig
+from asr.io_utils import atomic_write
+from asr.metrics import ErrorReport, error_report, format_report
+from asr.transcribe import Transcriber
+
+
+def evaluate(
+    model_path: str | os.PathLike,
+    manifest: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    decoder: DecoderConfig | None = None,
+    worst: int = 10,
+) -> ErrorReport:
+    """Writes ``hyps.jsonl`` (id, ref, hyp, words) and ``report.txt`` under ``out_dir``."""
+    transcriber = Transcriber(model_path, decoder)
+    utts = read_manifest(manifest)
+    feats = extract_features(utts, transcriber.bundle.features)
+    hyps = transcriber.transcribe_features(feats)
+    normalizer = transcriber.bundle.normalizer
+    refs = [normalizer(u.text) for u in utts]
+    texts = [normalizer(h.text) for h in hyps]
+    report = error_report([u.id for u in utts], refs, texts, worst=worst)
+    out_dir = Path(out_dir)
+    with atomic_write(out_dir / "hyps.jsonl") as handle:
+        for utt, ref, hyp in zip(utts, refs, hyps):
+            words = [w.__dict__ for w in hyp.words]
+            handle.write(json.dumps({"id": utt.id, "ref": ref, "hyp": hyp.text, "words": words}) + "\n")
+    title = f"model: {model_path}\nmanifest: {manifest}\ndecoder: {(decoder or transcriber.bundle.decoder).kind}"
+    with atomic_write(out_dir / "report.txt") as handle:
+        handle.write(format_report(report, title))
+    return report

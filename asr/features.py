@@ -1,0 +1,132 @@
+"""Log-mel filterbanks, global CMVN statistics and SpecAugment. Pure functions on tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+
+
+@dataclass
+class FeatureConfig:
+    sample_rate: int = 16000
+    n_mels: int = 80
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 0  # 0: the next power of two above the window
+    f_min: float = 20.0
+    f_max: float = 0.0  # 0: Nyquist
+    dither: float = 0.0
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.sample_rate * self.win_ms / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+    @property
+    def fft_size(self) -> int:
+        if self.n_fft:
+            return self.n_fft
+        return 1 << (self.win_length - 1).bit_length()
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+
+@dataclass
+class SpecAugmentConfig:
+    freq_masks: int = 2
+    freq_width: int = 15
+    time_masks: int = 2
+    time_width: int = 40
+    # Time masks never cover more than this share of an utterance, so short ones keep their content.
+    max_time_ratio: float = 0.2
+
+
+class LogMel(torch.nn.Module):
+    """Waveform (samples,) or (batch, samples) -> log-mel (frames, n_mels) or (batch, frames, n_mels)."""
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self.config = config
+        self.melspec = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate,
+            n_fft=config.fft_size,
+            win_length=config.win_length,
+            hop_length=config.hop_length,
+            f_min=config.f_min,
+            f_max=config.f_max or None,
+            n_mels=config.n_mels,
+            window_fn=torch.hann_window,
+            power=2.0,
+            center=True,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        if self.config.dither and self.training:
+            waveform = waveform + self.config.dither * torch.randn_like(waveform)
+        mel = self.melspec(waveform)
+        return torch.log(mel + 1e-6).transpose(-1, -2)
+
+
+def num_frames(num_samples: int, config: FeatureConfig) -> int:
+    """Frames that LogMel produces for ``num_samples`` (centered STFT)."""
+    return num_samples // config.hop_length + 1
+
+
+@dataclass
+class CmvnStats:
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+def compute_cmvn(features: list[torch.Tensor], floor: float = 1e-3) -> CmvnStats:
+    """Global per-bin mean and standard deviation over every frame of every utterance (float64 sums)."""
+    if not features:
+        raise ValueError("no features to compute statistics from")
+    dim = features[0].shape[-1]
+    total = torch.zeros(dim, dtype=torch.float64)
+    total_sq = torch.zeros(dim, dtype=torch.float64)
+    count = 0
+    for feats in features:
+        f = feats.to(torch.float64)
+        total += f.sum(0)
+        total_sq += (f * f).sum(0)
+        count += f.shape[0]
+    mean = total / count
+    var = (total_sq / count - mean * mean).clamp_min(floor * floor)
+    return CmvnStats(mean=mean.float(), std=var.sqrt().float())
+
+
+def spec_augment(
+    feats: torch.Tensor, lengths: torch.Tensor, config: SpecAugmentConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Zero random frequency bands and time spans of a normalised (batch, frames, bins) tensor.
+
+    Masks are drawn per utterance and only inside its valid length; zero is the mean after CMVN.
+    """
+    out = feats.clone()
+    batch, _, bins = out.shape
+    for b in range(batch):
+        length = int(lengths[b])
+        for _ in range(config.freq_masks):
+            width = int(torch.randint(0, config.freq_width + 1, (1,), generator=generator))
+            if width and width < bins:
+                start = int(torch.randint(0, bins - width + 1, (1,), generator=generator))
+                out[b, :length, start : start + width] = 0.0
+        max_width = min(config.time_width, int(length * config.max_time_ratio))
+        for _ in range(config.time_masks):
+            if max_width < 1:
+                break
+            width = int(torch.randint(0, max_width + 1, (1,), generator=generator))
+            if width:
+                start = int(torch.randint(0, length - width + 1, (1,), generator=generator))
+                out[b, start : start + width, :] = 0.0
+    return out

@@ -1,0 +1,94 @@
+"""Recurrent CTC model. Packed sequences make every output independent of batch padding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from asr.model.masking import length_mask
+from asr.model.subsampling import ConvSubsampling
+
+_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+@dataclass
+class ModelConfig:
+    cell: str = "lstm"  # rnn | lstm | gru
+    bidirectional: bool = True
+    hidden_size: int = 256
+    num_layers: int = 3
+    dropout: float = 0.1
+    subsampling: int = 4  # 1, 2 or 4
+    conv_channels: int = 32
+    input_dim: int = 256  # width of the projection between the convolutions and the RNN
+
+    def validate(self) -> None:
+        from asr.errors import ConfigError
+
+        if self.cell not in _CELLS:
+            raise ConfigError(f"model.cell must be one of {sorted(_CELLS)}, got {self.cell!r}")
+        if self.subsampling not in (1, 2, 4):
+            raise ConfigError(f"model.subsampling must be 1, 2 or 4, got {self.subsampling}")
+        if self.hidden_size < 1 or self.num_layers < 1:
+            raise ConfigError("model.hidden_size and model.num_layers must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
+
+class GlobalCmvn(nn.Module):
+    """Feature normalisation whose statistics travel inside the checkpoint as buffers."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        normed = (feats - self.mean) / self.std
+        # Padding becomes exactly zero, the same value the convolutions pad with at the edges.
+        return normed * length_mask(lengths, feats.shape[1])[:, :, None]
+
+
+class CtcModel(nn.Module):
+    def __init__(self, config: ModelConfig, n_mels: int, vocab_size: int):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.cmvn = GlobalCmvn(n_mels)
+        self.subsampling = ConvSubsampling(n_mels, config.subsampling, config.conv_channels, config.input_dim)
+        self.rnn = _CELLS[config.cell](
+            input_size=config.input_dim,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bidirectional=config.bidirectional,
+            batch_first=True,
+        )
+        directions = 2 if config.bidirectional else 1
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size * directions, vocab_size)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.subsampling.output_lengths(lengths)
+
+    def normalize(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.cmvn(feats, lengths)
+
+    def encode(self, normed: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised features (batch, frames, bins) -> CTC log-probs (batch, frames', vocab) and lengths."""
+        x, out_lengths = self.subsampling(normed, lengths)
+        packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, _ = self.rnn(packed)
+        x, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
+        logits = self.head(self.dropout(x))
+        return logits.log_softmax(dim=-1), out_lengths
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode(self.normalize(feats, lengths), lengths)
