@@ -201,25 +201,28 @@ class ExportModel(Callback):
     def __init__(self, exp_dir: Path, bundle_for: callable):
         self.exp_dir = exp_dir
         self.bundle_for = bundle_for
-        self.best = math.inf
+        self.best: tuple[float, float] = (math.inf, math.inf)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, task: CtcTask) -> None:
         if trainer.sanity_checking:
             return
-        wer = trainer.callback_metrics.get("val_wer")
-        if wer is None:
+        metrics = trainer.callback_metrics
+        if "val_wer" not in metrics:
             return
-        bundle = self.bundle_for(task, epoch=trainer.current_epoch, step=trainer.global_step, wer=float(wer))
+        # Ties in WER are common on small dev sets (several epochs at 0%): the lower dev loss breaks them.
+        score = (float(metrics["val_wer"]), float(metrics.get("val_loss", math.inf)))
+        bundle = self.bundle_for(task, epoch=trainer.current_epoch, step=trainer.global_step, wer=score[0],
+                                 loss=score[1])
         save_bundle(bundle, self.exp_dir / "model_last.pt")
-        if float(wer) < self.best:
-            self.best = float(wer)
+        if score < self.best:
+            self.best = score
             save_bundle(bundle, self.exp_dir / "model_best.pt")
 
     def state_dict(self) -> dict:
-        return {"best": self.best}
+        return {"best": list(self.best)}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.best = state_dict.get("best", math.inf)
+        self.best = tuple(state_dict.get("best", (math.inf, math.inf)))
 
 
 class ThroughputMeter(Callback):

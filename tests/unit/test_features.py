@@ -1,0 +1,61 @@
+import librosa
+import numpy as np
+import torch
+
+from asr.features import FeatureConfig, LogMel, SpecAugmentConfig, compute_cmvn, num_frames, spec_augment
+
+
+def test_logmel_matches_librosa_reference():
+    config = FeatureConfig(sample_rate=16000, n_mels=40, win_ms=25, hop_ms=10, f_min=20.0)
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal(16000).astype(np.float32) * 0.1
+    ours = LogMel(config)(torch.from_numpy(signal)).numpy()
+    ref = librosa.feature.melspectrogram(
+        y=signal, sr=16000, n_fft=config.fft_size, win_length=config.win_length, hop_length=config.hop_length,
+        window="hann", center=True, pad_mode="reflect", power=2.0, n_mels=40, fmin=20.0, fmax=8000.0,
+        htk=False, norm="slaney",
+    )
+    ref = np.log(ref + 1e-6).T
+    assert ours.shape == ref.shape == (num_frames(16000, config), 40)
+    assert np.max(np.abs(ours - ref)) < 1e-3
+
+
+def test_frame_geometry_follows_config():
+    config = FeatureConfig(sample_rate=8000, n_mels=23, win_ms=20, hop_ms=5)
+    assert (config.win_length, config.hop_length, config.fft_size) == (160, 40, 256)
+    feats = LogMel(config)(torch.zeros(8000) + 0.01)
+    assert feats.shape == (8000 // 40 + 1, 23)
+
+
+def test_a_tone_lights_up_the_right_mel_bin():
+    config = FeatureConfig(sample_rate=16000, n_mels=80)
+    t = torch.arange(16000) / 16000
+    low = LogMel(config)(torch.sin(2 * torch.pi * 300 * t)).mean(0)
+    high = LogMel(config)(torch.sin(2 * torch.pi * 3000 * t)).mean(0)
+    assert int(low.argmax()) < int(high.argmax())
+
+
+def test_cmvn_normalises_to_zero_mean_unit_variance():
+    rng = torch.Generator().manual_seed(0)
+    feats = [torch.randn(50 + 10 * i, 4, generator=rng) * 3 + 7 for i in range(5)]
+    stats = compute_cmvn(feats)
+    all_frames = torch.cat(feats)
+    assert torch.allclose(stats.mean, all_frames.mean(0), atol=1e-4)
+    normed = (all_frames - stats.mean) / stats.std
+    assert torch.allclose(normed.mean(0), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(normed.std(0, unbiased=False), torch.ones(4), atol=1e-3)
+
+
+def test_specaugment_masks_only_inside_valid_frames():
+    feats = torch.ones(2, 100, 20)
+    lengths = torch.tensor([100, 60])
+    config = SpecAugmentConfig(freq_masks=2, freq_width=5, time_masks=2, time_width=30, max_time_ratio=0.2)
+    out = spec_augment(feats, lengths, config, torch.Generator().manual_seed(3))
+    assert (out == 0).any()
+    assert torch.equal(out[1, 60:], feats[1, 60:])  # padding untouched
+    for b, length in enumerate(lengths.tolist()):
+        masked_frames = (out[b, :length] == 0).all(dim=1).sum()
+        assert masked_frames <= 2 * int(length * 0.2)
+    assert torch.equal(feats, torch.ones(2, 100, 20))  # input not modified in place
+    again = spec_augment(feats, lengths, config, torch.Generator().manual_seed(3))
+    assert torch.equal(out, again)
