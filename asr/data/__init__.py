@@ -1,0 +1,1 @@
+"""Corpus data: manifests, importers, batching."""

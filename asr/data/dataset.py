@@ -1,0 +1,105 @@
+"""Feature extraction for a whole manifest, the in-memory dataset and the padding collate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from asr.audio import load_audio
+from asr.data.manifest import Utterance
+from asr.errors import AsrError
+from asr.features import FeatureConfig, LogMel
+from asr.io_utils import atomic_write
+
+log = logging.getLogger(__name__)
+
+
+def utterance_features(utt: Utterance, logmel: LogMel) -> torch.Tensor:
+    wave = load_audio(utt.audio, logmel.config.sample_rate, offset=utt.offset, duration=utt.duration if utt.offset else None)
+    with torch.no_grad():
+        return logmel(wave)
+
+
+def _cache_key(utterances: Sequence[Utterance], config: FeatureConfig) -> str:
+    h = hashlib.sha1(json.dumps(asdict(config), sort_keys=True).encode())
+    for u in utterances:
+        h.update(f"{u.id}\t{u.audio}\t{u.offset}\t{u.duration}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def extract_features(
+    utterances: Sequence[Utterance], config: FeatureConfig, cache_dir: str | Path | None = None
+) -> list[torch.Tensor]:
+    """Log-mel features of every utterance, computed once and cached on disk when ``cache_dir`` is set.
+
+    Features are computed up front rather than in DataLoader workers: on a 2-core machine, worker
+    processes fight the recurrent layers for the same cores, and decoding compressed audio every
+    epoch costs more than holding the features (2.9 h of audio is about 330 MB at 80 bins).
+    """
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"feats-{_cache_key(utterances, config)}.pt"
+        if cache_file.is_file():
+            try:
+                cached = torch.load(cache_file, weights_only=True)
+                if len(cached) == len(utterances):
+                    return cached
+            except Exception:  # a damaged cache is recomputed, never trusted
+                log.warning("ignoring unreadable feature cache %s", cache_file)
+    logmel = LogMel(config).eval()
+    feats = [utterance_features(u, logmel) for u in utterances]
+    if cache_file is not None:
+        with atomic_write(cache_file, "wb") as handle:
+            torch.save(feats, handle)
+    return feats
+
+
+@dataclass
+class Example:
+    id: str
+    feats: torch.Tensor  # (frames, bins)
+    target: torch.Tensor  # (labels,)
+    text: str
+
+
+class FeatureDataset(Dataset):
+    def __init__(self, ids: list[str], feats: list[torch.Tensor], targets: list[list[int]], texts: list[str]):
+        if not (len(ids) == len(feats) == len(targets) == len(texts)):
+            raise AsrError("dataset parts differ in length")
+        self.ids, self.feats, self.texts = ids, feats, texts
+        self.targets = [torch.tensor(t, dtype=torch.long) for t in targets]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> Example:
+        return Example(self.ids[index], self.feats[index], self.targets[index], self.texts[index])
+
+
+@dataclass
+class Batch:
+    ids: list[str]
+    feats: torch.Tensor  # (batch, frames, bins), zero-padded
+    feat_lengths: torch.Tensor
+    targets: torch.Tensor  # (batch, labels), zero-padded
+    target_lengths: torch.Tensor
+    texts: list[str]
+
+
+def collate(examples: list[Example]) -> Batch:
+    feat_lengths = torch.tensor([e.feats.shape[0] for e in examples], dtype=torch.long)
+    target_lengths = torch.tensor([e.target.shape[0] for e in examples], dtype=torch.long)
+    bins = examples[0].feats.shape[1]
+    feats = torch.zeros(len(examples), int(feat_lengths.max()), bins)
+    targets = torch.zeros(len(examples), max(1, int(target_lengths.max())), dtype=torch.long)
+    for i, e in enumerate(examples):
+        feats[i, : e.feats.shape[0]] = e.feats
+        targets[i, : e.target.shape[0]] = e.target
+    return Batch([e.id for e in examples], feats, feat_lengths, targets, target_lengths, [e.text for e in examples])

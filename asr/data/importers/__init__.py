@@ -1,0 +1,35 @@
+"""Importers turn an existing corpus layout into utterances, ready for :func:`asr.data.manifest.write_manifest`.
+
+``kaldi``: a Kaldi data directory; ``nemo``: a NeMo JSON-lines manifest; ``folder``: audio files with
+same-named ``.txt`` transcripts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from asr.data.importers.folder import import_audio_folder
+from asr.data.importers.kaldi import import_kaldi_dir
+from asr.data.importers.nemo import import_nemo_manifest
+from asr.data.manifest import Utterance
+from asr.errors import AsrError
+
+IMPORTERS: dict[str, Callable[[Path], list[Utterance]]] = {
+    "kaldi": import_kaldi_dir,
+    "nemo": import_nemo_manifest,
+    "folder": import_audio_folder,
+}
+
+
+def import_corpus(kind: str, source: str | os.PathLike) -> list[Utterance]:
+    """Import ``source`` with the importer registered as ``kind``."""
+    try:
+        importer = IMPORTERS[kind]
+    except KeyError:
+        raise AsrError(f"unknown corpus format '{kind}'; known formats: {', '.join(sorted(IMPORTERS))}") from None
+    return importer(Path(source))
+
+
+__all__ = ["IMPORTERS", "import_audio_folder", "import_corpus", "import_kaldi_dir", "import_nemo_manifest"]

@@ -1,0 +1,110 @@
+"""JSON-lines manifests: one utterance per line, simple enough to write by hand.
+
+Each line is an object with ``id``, ``audio`` (path relative to the manifest's folder, or absolute),
+``duration`` (seconds) and ``text``; ``speaker`` and ``offset`` (seconds) are optional.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr.errors import ManifestError
+from asr.io_utils import atomic_write
+
+_REQUIRED = {"id": str, "audio": str, "duration": (int, float), "text": str}
+_OPTIONAL = {"speaker": str, "offset": (int, float)}
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One manifest entry. ``audio`` is always an absolute path once read from a manifest."""
+
+    id: str
+    audio: str
+    duration: float
+    text: str
+    speaker: str | None = None
+    offset: float = 0.0
+
+    def to_json(self, relative_to: Path | None = None) -> dict:
+        audio = self.audio
+        if relative_to is not None:
+            try:
+                audio = os.path.relpath(self.audio, relative_to)
+            except ValueError:  # different drive on Windows
+                pass
+        entry: dict = {"id": self.id, "audio": audio, "duration": round(float(self.duration), 4), "text": self.text}
+        if self.speaker is not None:
+            entry["speaker"] = self.speaker
+        if self.offset:
+            entry["offset"] = self.offset
+        return entry
+
+
+def _parse_line(raw: str, path: Path, line_no: int) -> Utterance:
+    where = f"{path}:{line_no}"
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise ManifestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    for key, kind in _REQUIRED.items():
+        if key not in obj:
+            raise ManifestError(f"{where}: missing field '{key}'")
+        if not isinstance(obj[key], kind) or isinstance(obj[key], bool):
+            raise ManifestError(f"{where}: field '{key}' has the wrong type ({type(obj[key]).__name__})")
+    for key, kind in _OPTIONAL.items():
+        if key in obj and obj[key] is not None and not isinstance(obj[key], kind):
+            raise ManifestError(f"{where}: field '{key}' has the wrong type ({type(obj[key]).__name__})")
+    if obj["duration"] <= 0:
+        raise ManifestError(f"{where}: duration must be positive, got {obj['duration']}")
+    audio = Path(obj["audio"])
+    if not audio.is_absolute():
+        audio = path.parent / audio  # relative to the manifest, never the current directory
+    return Utterance(
+        id=obj["id"],
+        audio=str(audio.resolve()),
+        duration=float(obj["duration"]),
+        text=obj["text"],
+        speaker=obj.get("speaker"),
+        offset=float(obj.get("offset") or 0.0),
+    )
+
+
+def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+    """Read and validate a manifest; errors name the file and line."""
+    path = Path(path).absolute()
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    utterances: list[Utterance] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            utt = _parse_line(raw, path, line_no)
+            if utt.id in seen:
+                raise ManifestError(f"{path}:{line_no}: duplicate id '{utt.id}' (first on line {seen[utt.id]})")
+            seen[utt.id] = line_no
+            utterances.append(utt)
+    if not utterances:
+        raise ManifestError(f"{path}: manifest is empty")
+    return utterances
+
+
+def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> Path:
+    """Write a manifest atomically, with audio paths relative to its folder."""
+    path = Path(path).absolute()
+    with atomic_write(path) as handle:
+        for utt in utterances:
+            handle.write(json.dumps(utt.to_json(relative_to=path.parent), ensure_ascii=False) + "\n")
+    return path
+
+
+def total_hours(utterances: Iterable[Utterance]) -> float:
+    return sum(u.duration for u in utterances) / 3600.0
