@@ -302,7 +302,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         log_every_n_steps=config.trainer.log_every_n_steps,
         check_val_every_n_epoch=config.trainer.check_val_every_n_epoch,
         callbacks=callbacks,
-        logger=[CSVLogger(exp_dir, name="logs", version=""), TensorBoardLogger(exp_dir, name="tensorboard", version="")],
+        # A resumed run gets the next logs/version_N (Lightning's CSV writer would overwrite the old file);
+        # TensorBoard appends a new event file to the same folder.
+        logger=[CSVLogger(exp_dir, name="logs"), TensorBoardLogger(exp_dir, name="tensorboard", version="")],
         enable_progress_bar=config.trainer.progress_bar,
         use_distributed_sampler=False,
         num_sanity_val_steps=0,

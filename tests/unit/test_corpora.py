@@ -46,7 +46,7 @@ def test_yesno_transcript_from_name() -> None:
 
 @pytest.mark.parametrize("subdir", ["", "waves_yesno"])
 def test_prepare_yesno_splits_by_first_label(yesno_dir: Path, tmp_path: Path, subdir: str) -> None:
-    paths = prepare_yesno(yesno_dir / subdir, tmp_path / "out")
+    paths = prepare_yesno(yesno_dir / subdir, tmp_path / "out", dev_count=0)
     assert paths == {"train": tmp_path / "out/train.jsonl", "test": tmp_path / "out/test.jsonl"}
     train = {u.id: u for u in read_manifest(paths["train"])}
     test = {u.id: u for u in read_manifest(paths["test"])}
@@ -208,8 +208,11 @@ def _real(corpora_dir: Path, name: str) -> Path:
 
 def test_real_yesno(corpora_dir: Path, tmp_path: Path) -> None:
     paths = prepare_yesno(_real(corpora_dir, "yesno"), tmp_path)
-    train, test = read_manifest(paths["train"]), read_manifest(paths["test"])
+    train, test = read_manifest(paths["train_all"]), read_manifest(paths["test"])
     assert (len(train), len(test)) == (31, 29)
+    dev_ids = {u.id for u in read_manifest(paths["dev"])}
+    assert len(dev_ids) == 5 and not dev_ids & {u.id for u in read_manifest(paths["train"])}
+    assert dev_ids < {u.id for u in train}
     # The README's example name 0_1_1_0_0_1_0_1 is not among the 60 files; this one is.
     assert {u.id: u.text for u in train}["0_1_1_0_0_1_1_0"] == "no yes yes no no yes yes no"
     assert all(u.id.startswith("1") for u in test)

@@ -166,6 +166,11 @@ class _Engine:
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, data_path.encode(), _INITIALIZE_DONT_EXIT)
         if rate != ESPEAK_SAMPLE_RATE:
             raise AsrError(f"eSpeak NG failed to initialise from {data_path} (it returned {rate})")
+        # eSpeak seeds the generator of its breath noise from the clock; a fixed seed makes a fresh process
+        # reproducible. Libraries older than 1.52 lack the call and stay clock-dependent for breathy voices.
+        if hasattr(lib, "espeak_ng_SetRandSeed"):
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            lib.espeak_ng_SetRandSeed(0)
         self.lib = lib
         self.lock = threading.Lock()
         self._chunks: list[np.ndarray] = []

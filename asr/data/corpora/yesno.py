@@ -37,8 +37,12 @@ def yesno_transcript(name: str) -> str:
     return " ".join(_WORDS[label] for label in name.split("_"))
 
 
-def prepare_yesno(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``train.jsonl`` and ``test.jsonl`` to ``out_dir``; returns ``{"train": path, "test": path}``."""
+def prepare_yesno(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, dev_count: int = 5) -> dict[str, Path]:
+    """Write ``train.jsonl``, ``dev.jsonl`` and ``test.jsonl`` to ``out_dir``.
+
+    Kaldi's split has no dev set; the last ``dev_count`` training files (by name) become one, so that
+    model selection never looks at the test half. ``train_all.jsonl`` keeps all 31 training files.
+    """
     waves = find_yesno_waves(corpus_dir)
     splits: dict[str, list[Utterance]] = {"train": [], "test": []}
     for wav in sorted(waves.glob("*.wav")):
@@ -58,4 +62,8 @@ def prepare_yesno(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
                 f"{waves}: no usable {split} recordings (names starting with {'0' if split == 'train' else '1'})"
             )
     out_dir = Path(out_dir)
+    train_all = splits["train"]
+    if 0 < dev_count < len(train_all):
+        splits["train_all"] = train_all
+        splits["train"], splits["dev"] = train_all[:-dev_count], train_all[-dev_count:]
     return {split: write_manifest(out_dir / f"{split}.jsonl", utterances) for split, utterances in splits.items()}

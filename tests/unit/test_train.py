@@ -1,0 +1,88 @@
+import csv
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.checkpoint import load_bundle
+from asr.config import load_config
+from asr.data.manifest import Utterance, write_manifest
+from asr.train import ctc_min_frames, lr_lambda, prepare_data, train
+
+
+def test_ctc_needs_a_blank_between_repeats():
+    assert ctc_min_frames([1, 2, 3]) == 3
+    assert ctc_min_frames([1, 1, 2, 2, 2]) == 8
+
+
+def test_lr_warms_up_then_decays_to_the_floor():
+    values = [lr_lambda(s, warmup=10, total=110, schedule="cosine", min_ratio=0.1) for s in range(111)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(values[10:], values[11:]))
+    assert values[110] == pytest.approx(0.1)
+    assert lr_lambda(500, 10, 110, "constant", 0.1) == 1.0
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    rng = np.random.default_rng(0)
+    utts = []
+    texts = ["ab", "ba", "abba", "b a", "a"]
+    for i in range(10):
+        seconds = 0.6 + 0.1 * (i % 3)
+        path = tmp_path / "wav" / f"u{i}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, (0.1 * rng.standard_normal(int(8000 * seconds))).astype(np.float32), 8000)
+        utts.append(Utterance(f"u{i}", str(path), seconds, texts[i % len(texts)].upper() + "!"))
+    # 0.05 s -> 6 frames -> 2 after subsampling by 4: too short for "aaaa" (needs 7 frames with blanks).
+    short = tmp_path / "wav" / "short.wav"
+    sf.write(short, (0.1 * rng.standard_normal(400)).astype(np.float32), 8000)
+    utts.append(Utterance("short", str(short), 0.05, "aaaa"))
+    utts.append(Utterance("odd", str(short), 0.05, "ab@c"))  # '@' is stripped, 'c' unknown to the train vocab
+    write_manifest(tmp_path / "train.jsonl", utts[:10] + utts[10:11])
+    write_manifest(tmp_path / "dev.jsonl", utts[:3] + utts[11:])
+    return tmp_path
+
+
+def tiny_config(root, **extra):
+    overrides = [
+        f"data.train={root / 'train.jsonl'}", f"data.dev={root / 'dev.jsonl'}", f"trainer.exp_dir={root / 'exp'}",
+        "features.sample_rate=8000", "features.n_mels=20", "model.hidden_size=16", "model.num_layers=1",
+        "model.conv_channels=4", "model.input_dim=16", "trainer.max_epochs=2", "trainer.progress_bar=false",
+        "optim.warmup_steps=2", "data.max_batch_seconds=3",
+    ] + [f"{k}={v}" for k, v in extra.items()]
+    return load_config(None, overrides)
+
+
+def test_prepare_filters_and_counts(tiny_corpus):
+    data = prepare_data(tiny_config(tiny_corpus), cache_dir=tiny_corpus / "cache")
+    assert len(data.train) == 10 and len(data.dev) == 3
+    assert data.skipped == {"train_labels_exceed_frames": 1, "dev_unknown_chars": 1}
+    assert data.tokenizer.symbols == ["<blank>", "|", "a", "b"]
+    assert data.train.texts[0] == "ab"  # normalised: lower case, punctuation gone
+    assert data.cmvn_mean.shape == (20,) and bool((data.cmvn_std > 0).all())
+    assert list((tiny_corpus / "cache").glob("feats-*.pt")), "features are cached for the next run"
+
+
+def test_training_writes_models_logs_and_resumes(tiny_corpus):
+    best = train(tiny_config(tiny_corpus))
+    exp = tiny_corpus / "exp"
+    assert best == exp / "model_best.pt" and best.is_file() and (exp / "model_last.pt").is_file()
+    assert (exp / "checkpoints" / "last.ckpt").is_file()
+    assert list((exp / "tensorboard").glob("events.out.tfevents.*"))
+    rows = list(csv.DictReader(open(exp / "logs" / "version_0" / "metrics.csv")))
+    assert any(r.get("train_loss") for r in rows) and any(r.get("val_wer") for r in rows)
+    bundle = load_bundle(exp / "model_last.pt")
+    assert bundle.info["epoch"] == 1 and bundle.tokenizer.symbols == ["<blank>", "|", "a", "b"]
+    assert math.isfinite(bundle.info["loss"])
+
+    train(tiny_config(tiny_corpus, **{"trainer.max_epochs": 4}), resume=True)
+    first = list(csv.DictReader(open(exp / "logs" / "version_0" / "metrics.csv")))
+    resumed = list(csv.DictReader(open(exp / "logs" / "version_1" / "metrics.csv")))
+    assert {int(r["epoch"]) for r in first} == {0, 1}  # the first run's log is kept
+    last_step = max(int(r["step"]) for r in first)
+    # Resumed after the saved step and went on through epochs 2 and 3, never restarting from step 0.
+    assert min(int(r["step"]) for r in resumed) >= last_step
+    assert {2, 3} <= {int(r["epoch"]) for r in resumed if r.get("train_loss")}
+    assert load_bundle(exp / "model_last.pt").info["epoch"] == 3
