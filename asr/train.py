@@ -112,7 +112,10 @@ def prepare_data(config: TrainConfig, cache_dir: Path | None) -> PreparedData:
     train, durations = _build_split("train", train_utts, train_feats, normalizer, tokenizer, factor,
                                     config.data.max_duration, skipped)
     dev, _ = _build_split("dev", dev_utts, dev_feats, normalizer, tokenizer, factor, None, skipped)
-    stats = compute_cmvn(train.feats)
+    if config.model.cmvn == "utterance":
+        stats = compute_cmvn([f - f.mean(0, keepdim=True) for f in train.feats])
+    else:
+        stats = compute_cmvn(train.feats)
     if skipped:
         log.warning("skipped utterances: %s", ", ".join(f"{k}={v}" for k, v in sorted(skipped.items())))
     log.info("train: %d utterances (%.2f h), dev: %d, vocabulary: %d symbols",

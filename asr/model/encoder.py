@@ -24,6 +24,9 @@ class ModelConfig:
     subsampling: int = 4  # 1, 2 or 4
     conv_channels: int = 32
     input_dim: int = 256  # width of the projection between the convolutions and the RNN
+    # "global": one mean/std over the training set; "utterance": each utterance's own mean is removed
+    # first (cancels channel and speaker offsets), then the global std scales.
+    cmvn: str = "global"
 
     def validate(self) -> None:
         from asr.errors import ConfigError
@@ -34,6 +37,8 @@ class ModelConfig:
             raise ConfigError(f"model.subsampling must be 1, 2 or 4, got {self.subsampling}")
         if self.hidden_size < 1 or self.num_layers < 1:
             raise ConfigError("model.hidden_size and model.num_layers must be positive")
+        if self.cmvn not in ("global", "utterance"):
+            raise ConfigError(f"model.cmvn must be 'global' or 'utterance', got {self.cmvn!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
 
@@ -41,8 +46,9 @@ class ModelConfig:
 class GlobalCmvn(nn.Module):
     """Feature normalisation whose statistics travel inside the checkpoint as buffers."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, per_utterance_mean: bool = False):
         super().__init__()
+        self.per_utterance_mean = per_utterance_mean
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
@@ -51,9 +57,18 @@ class GlobalCmvn(nn.Module):
         self.std.copy_(std)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = length_mask(lengths, feats.shape[1])[:, :, None]
+        if self.per_utterance_mean:
+            feats = remove_utterance_mean(feats, mask)
         normed = (feats - self.mean) / self.std
         # Padding becomes exactly zero, the same value the convolutions pad with at the edges.
-        return normed * length_mask(lengths, feats.shape[1])[:, :, None]
+        return normed * mask
+
+
+def remove_utterance_mean(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Subtract each utterance's mean over its valid frames; ``mask`` is (batch, frames, 1)."""
+    mean = (feats * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1)
+    return feats - mean
 
 
 class CtcModel(nn.Module):
@@ -61,7 +76,7 @@ class CtcModel(nn.Module):
         super().__init__()
         config.validate()
         self.config = config
-        self.cmvn = GlobalCmvn(n_mels)
+        self.cmvn = GlobalCmvn(n_mels, per_utterance_mean=config.cmvn == "utterance")
         self.subsampling = ConvSubsampling(n_mels, config.subsampling, config.conv_channels, config.input_dim)
         self.rnn = _CELLS[config.cell](
             input_size=config.input_dim,

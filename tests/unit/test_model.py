@@ -60,3 +60,18 @@ def test_bidirectional_doubles_head_input():
     uni = CtcModel(ModelConfig(hidden_size=8, bidirectional=False), 8, 3)
     bi = CtcModel(ModelConfig(hidden_size=8, bidirectional=True), 8, 3)
     assert uni.head.in_features == 8 and bi.head.in_features == 16
+
+
+def test_utterance_cmvn_cancels_a_constant_channel_offset():
+    torch.manual_seed(2)
+    model = CtcModel(ModelConfig(hidden_size=8, num_layers=1, conv_channels=2, input_dim=4, cmvn="utterance"), 6, 3)
+    model.eval()
+    x = torch.randn(1, 30, 6)
+    with torch.no_grad():
+        a, _ = model(x, torch.tensor([30]))
+        b, _ = model(x + 5.0, torch.tensor([30]))  # e.g. a louder microphone: log-mel shifts by a constant
+    assert torch.allclose(a, b, atol=1e-5)
+    with torch.no_grad():
+        model.cmvn.per_utterance_mean = False
+        c, _ = model(x + 5.0, torch.tensor([30]))
+    assert not torch.allclose(a, c, atol=1e-3)
