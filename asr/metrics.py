@@ -22,14 +22,10 @@ class ErrorReport:
     def summary(self) -> str:
         return (
             f"WER {100 * self.wer:.2f}% (S={self.substitutions} D={self.deletions} I={self.insertions} "
-            f"of {self.words} words)  CER {100 * self.cer:.2f}%  SER {100 * self.sentence_errors / self.sentences:.1f}% "
+            f"of {self.words} words)  CER {100 * self.cer:.2f}%  "
+            f"SER {100 * self.sentence_errors / self.sentences:.1f}% "
             f"({self.sentence_errors}/{self.sentences} utterances)"
         )
-
-
-def _nonempty(texts: list[str]) -> list[str]:
-    # jiwer rejects empty references; an empty string still counts as zero words via a placeholder-free path.
-    return [t if t.strip() else "" for t in texts]
 
 
 def _alignment_text(single: jiwer.WordOutput) -> str:
@@ -43,7 +39,7 @@ def error_report(ids: list[str], refs: list[str], hyps: list[str], worst: int = 
         raise ValueError("ids, references and hypotheses differ in length")
     keep = [i for i, r in enumerate(refs) if r.strip()]
     ref_k = [refs[i] for i in keep]
-    hyp_k = _nonempty([hyps[i] for i in keep])
+    hyp_k = [hyps[i].strip() for i in keep]
     words = jiwer.process_words(ref_k, hyp_k)
     chars = jiwer.process_characters(ref_k, hyp_k)
     extra_ins = sum(len(hyps[i].split()) for i in range(len(refs)) if not refs[i].strip())

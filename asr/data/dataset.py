@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def utterance_features(utt: Utterance, logmel: LogMel) -> torch.Tensor:
-    wave = load_audio(utt.audio, logmel.config.sample_rate, offset=utt.offset, duration=utt.duration if utt.offset else None)
+    duration = utt.duration if utt.offset else None  # a segment of a longer recording
+    wave = load_audio(utt.audio, logmel.config.sample_rate, offset=utt.offset, duration=duration)
     with torch.no_grad():
         return logmel(wave)
 
