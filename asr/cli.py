@@ -88,6 +88,13 @@ def _cmd_transcribe(args: argparse.Namespace) -> None:
             print(f"{path}\t{hyp.text}" if len(args.audio) > 1 else hyp.text)
 
 
+def _cmd_plot(args: argparse.Namespace) -> None:
+    from asr.plots import plot_training_curves
+
+    out = plot_training_curves(args.exp_dir, args.output or Path(args.exp_dir) / "curves.png")
+    print(f"wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Recurrent CTC speech recognition.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -128,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, opus, mp3)")
             p.add_argument("--format", choices=("text", "json"), default="text")
             p.set_defaults(func=_cmd_transcribe)
+    p = sub.add_parser("plot", help="draw training curves of a run to a PNG",
+                       description="Plot train/dev loss and dev WER/CER from <exp_dir>/logs (resumed runs joined).")
+    p.add_argument("exp_dir", help="the training folder (trainer.exp_dir)")
+    p.add_argument("-o", "--output", help="image file (default: <exp_dir>/curves.png)")
+    p.set_defaults(func=_cmd_plot)
     return parser
 
 
