@@ -28,6 +28,29 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"{path}: file is empty (0 bytes)")
 
 
+def _check_wav_complete(path: Path) -> None:
+    """A WAV whose data chunk is shorter than its header declares was cut off (libsndfile reads it silently)."""
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return
+        size = path.stat().st_size
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return
+            chunk_id, chunk_size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if chunk_id == b"data":
+                # 0 and 0xFFFFFFFF mark a size that streaming writers never filled in.
+                if chunk_size not in (0, 0xFFFFFFFF) and handle.tell() + chunk_size > size:
+                    raise AudioError(
+                        f"{path}: truncated: the header promises {chunk_size} bytes of samples, "
+                        f"the file holds {size - handle.tell()}"
+                    )
+                return
+            handle.seek(chunk_size + (chunk_size & 1), 1)
+
+
 def audio_info(path: str | os.PathLike) -> tuple[int, int, float]:
     """Return ``(sample_rate, frames, duration_seconds)`` from the header, without decoding."""
     path = Path(path)
@@ -45,6 +68,7 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0, duration: float | N
     """Decode a file (or a segment of it) to a mono float32 array at the file's own rate."""
     path = Path(path)
     _check_path(path)
+    _check_wav_complete(path)
     try:
         with sf.SoundFile(str(path)) as handle:
             rate = handle.samplerate
@@ -54,7 +78,7 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0, duration: float | N
             frames = -1 if duration is None else int(round(duration * rate))
             data = handle.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc})") from None
+        raise AudioError(f"{path}: cannot decode audio, the file is truncated or corrupt ({exc})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: holds no samples" + (f" at offset {offset}s" if offset else ""))
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]

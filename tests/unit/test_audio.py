@@ -97,3 +97,15 @@ def test_unreadable_file(tmp_path):
     path.chmod(0)
     with pytest.raises(AudioError, match="permission"):
         load_audio(path, 16000)
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg"])
+def test_truncated_files_are_reported(tmp_path, ext):
+    full = tmp_path / f"full.{ext}"
+    sf.write(full, tone(16000, 2.0), 16000)
+    cut = tmp_path / f"cut.{ext}"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(AudioError, match="truncated|malformed") as info:
+        load_audio(cut, 16000)
+    assert str(cut) in str(info.value)
+    assert load_audio(full, 16000).shape[0] == 32000  # the intact file still loads completely
