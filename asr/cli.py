@@ -59,17 +59,48 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"best model: {best}")
 
 
-def _decoder_config(args: argparse.Namespace):
-    from asr.decode import DecoderConfig
+def _decoder_overrides(args: argparse.Namespace) -> dict:
+    """Decoder flags given on the command line; the rest comes from the settings stored with the model."""
+    overrides = {}
+    for flag, key in (("decoder", "kind"), ("lexicon", "lexicon"), ("beam_size", "beam_size"),
+                      ("beam_threshold", "beam_threshold"), ("lm_weight", "lm_weight"),
+                      ("word_score", "word_score"), ("nbest", "nbest"), ("hotword_boost", "hotword_boost")):
+        if getattr(args, flag) is not None:
+            overrides[key] = getattr(args, flag)
+    if args.lm is not None:
+        overrides["lm"] = str(Path(args.lm).absolute()) if args.lm else ""
+    if overrides.get("lexicon") not in (None, "", "lm"):
+        overrides["lexicon"] = str(Path(overrides["lexicon"]).absolute())
+    hotwords = list(args.hotword or []) + [f"@{Path(f).absolute()}" for f in args.hotwords or []]
+    if hotwords:
+        overrides["hotwords"] = hotwords
+    if "kind" not in overrides and (args.lm or hotwords or args.lexicon):
+        overrides["kind"] = "beam"  # these options only mean something to the beam search
+    return overrides
 
-    return DecoderConfig(kind=args.decoder) if args.decoder else None
+
+def _add_decoder_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decoding (defaults: the settings stored with the model)")
+    g.add_argument("--decoder", choices=("greedy", "beam"))
+    g.add_argument("--lm", help="word n-gram LM in ARPA format (from 'asr lm build'); '' for none")
+    g.add_argument("--lexicon", help="lexicon or word-list file, or 'lm' for the LM's vocabulary; "
+                   "'' for lexicon-free decoding")
+    g.add_argument("--beam-size", type=int)
+    g.add_argument("--beam-threshold", type=float)
+    g.add_argument("--lm-weight", type=float)
+    g.add_argument("--word-score", type=float)
+    g.add_argument("--nbest", type=int, help="keep this many hypotheses (json output lists them)")
+    g.add_argument("--hotword", action="append", metavar="WORD[:BOOST]",
+                   help="raise the score of a word or phrase; repeatable")
+    g.add_argument("--hotwords", action="append", metavar="FILE", help="file with one WORD[:BOOST] per line")
+    g.add_argument("--hotword-boost", type=float, help="boost for hotwords given without one")
 
 
 def _cmd_test(args: argparse.Namespace) -> None:
     from asr.evaluate import evaluate
 
     out_dir = Path(args.output or Path(args.model).parent / f"test_{Path(args.manifest).stem}")
-    report = evaluate(args.model, args.manifest, out_dir, _decoder_config(args), worst=args.worst)
+    report = evaluate(args.model, args.manifest, out_dir, worst=args.worst, decoder_overrides=_decoder_overrides(args))
     print(report.summary())
     print(f"hypotheses and report in {out_dir}")
 
@@ -77,13 +108,15 @@ def _cmd_test(args: argparse.Namespace) -> None:
 def _cmd_transcribe(args: argparse.Namespace) -> None:
     from asr.transcribe import Transcriber
 
-    transcriber = Transcriber(args.model, _decoder_config(args))
+    transcriber = Transcriber(args.model, decoder_overrides=_decoder_overrides(args))
     for path in args.audio:
         # One file at a time, so a bad file is reported by name and earlier results are already printed.
         (hyp,) = transcriber.transcribe([path])
         if args.format == "json":
-            words = [w.__dict__ for w in hyp.words]
-            print(json.dumps({"file": str(path), "text": hyp.text, "words": words}, ensure_ascii=False))
+            entry = {"file": str(path), "text": hyp.text, "words": [w.__dict__ for w in hyp.words]}
+            if len(hyp.nbest) > 1:
+                entry["nbest"] = [{"text": t, "score": round(sc, 4)} for t, sc in hyp.nbest]
+            print(json.dumps(entry, ensure_ascii=False))
         else:
             print(f"{path}\t{hyp.text}" if len(args.audio) > 1 else hyp.text)
 
@@ -125,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ("transcribe", "print the transcript of audio files")):
         p = sub.add_parser(name, help=helptext, description=helptext)
         p.add_argument("model", help="model file (model_best.pt from a training run)")
-        p.add_argument("--decoder", choices=("greedy",), help="decoder (default: the one stored with the model)")
+        _add_decoder_options(p)
         if name == "test":
             p.add_argument("manifest", help="JSON-lines manifest with reference transcripts")
             p.add_argument("-o", "--output", help="folder for hyps.jsonl and report.txt")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from asr.data.dataset import extract_features
 from asr.data.manifest import read_manifest
-from asr.decode import DecoderConfig
+from asr.decode import DecoderConfig, describe_decoder
 from asr.io_utils import atomic_write
 from asr.metrics import ErrorReport, error_report, format_report
 from asr.transcribe import Transcriber
@@ -20,9 +20,10 @@ def evaluate(
     out_dir: str | os.PathLike,
     decoder: DecoderConfig | None = None,
     worst: int = 10,
+    decoder_overrides: dict | None = None,
 ) -> ErrorReport:
     """Writes ``hyps.jsonl`` (id, ref, hyp, words) and ``report.txt`` under ``out_dir``."""
-    transcriber = Transcriber(model_path, decoder)
+    transcriber = Transcriber(model_path, decoder, decoder_overrides=decoder_overrides)
     utts = read_manifest(manifest)
     feats = extract_features(utts, transcriber.bundle.features)
     hyps = transcriber.transcribe_features(feats)
@@ -35,7 +36,7 @@ def evaluate(
         for utt, ref, hyp in zip(utts, refs, hyps):
             words = [w.__dict__ for w in hyp.words]
             handle.write(json.dumps({"id": utt.id, "ref": ref, "hyp": hyp.text, "words": words}) + "\n")
-    title = f"model: {model_path}\nmanifest: {manifest}\ndecoder: {(decoder or transcriber.bundle.decoder).kind}"
+    title = f"model: {model_path}\nmanifest: {manifest}\ndecoder: {describe_decoder(transcriber.decoder_config)}"
     with atomic_write(out_dir / "report.txt") as handle:
         handle.write(format_report(report, title))
     return report

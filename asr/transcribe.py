@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,11 +23,14 @@ class Transcriber:
         model: str | os.PathLike | AsrBundle,
         decoder: DecoderConfig | None = None,
         max_batch_seconds: float = 120.0,
+        decoder_overrides: dict | None = None,
     ):
+        """``decoder`` replaces the model's stored decoder settings; ``decoder_overrides`` changes some of them."""
         self.bundle = model if isinstance(model, AsrBundle) else load_bundle(model)
         self.bundle.model.eval()
         self.logmel = LogMel(self.bundle.features).eval()
-        self.decoder = build_decoder(decoder or self.bundle.decoder, self.bundle.tokenizer)
+        self.decoder_config = dataclasses.replace(decoder or self.bundle.decoder, **(decoder_overrides or {}))
+        self.decoder = build_decoder(self.decoder_config, self.bundle.tokenizer, self.bundle.normalizer)
         self.max_batch_frames = int(max_batch_seconds * self.bundle.features.frame_rate)
 
     @property

@@ -12,7 +12,7 @@ from typing import Protocol
 import torch
 
 from asr.errors import ConfigError
-from asr.text import CharTokenizer
+from asr.text import CharTokenizer, TextNormalizer
 
 
 @dataclass
@@ -27,11 +27,40 @@ class Word:
 class Hypothesis:
     text: str
     words: list[Word] = field(default_factory=list)
+    score: float = 0.0
+    nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, score), best first, beam only
 
 
 @dataclass
 class DecoderConfig:
-    kind: str = "greedy"
+    """Decoder settings; stored with a model so ``transcribe`` uses them by default."""
+
+    kind: str = "greedy"  # greedy | beam
+    beam_size: int = 50
+    beam_size_token: int = 0  # tokens considered per frame; 0 = all
+    beam_threshold: float = 25.0
+    lm: str = ""  # word n-gram LM in ARPA format; "" = none
+    lexicon: str = ""  # "" = lexicon-free; a lexicon or word-list file; "lm" = the LM's vocabulary
+    lm_weight: float = 0.5
+    word_score: float = 0.0
+    sil_score: float = 0.0
+    unk_score: float = float("-inf")  # lexicon decoding: score of words outside the lexicon
+    nbest: int = 1
+    # "word", "two words", "word:boost", or "@file" naming a file with one such entry per line
+    hotwords: list[str] = field(default_factory=list)
+    hotword_boost: float = 4.0  # default boost (log10 LM units, scaled by lm_weight like LM scores)
+
+
+def describe_decoder(config: DecoderConfig) -> str:
+    if config.kind != "beam":
+        return config.kind
+    parts = [f"beam (size {config.beam_size}, threshold {config.beam_threshold})"]
+    if config.lm:
+        parts.append(f"lm {config.lm} (weight {config.lm_weight}, word score {config.word_score})")
+    parts.append(f"lexicon {config.lexicon}" if config.lexicon else "lexicon-free")
+    if config.hotwords:
+        parts.append(f"hotwords {', '.join(config.hotwords)}")
+    return ", ".join(parts)
 
 
 class Decoder(Protocol):
@@ -40,9 +69,13 @@ class Decoder(Protocol):
     def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]: ...
 
 
-def build_decoder(config: DecoderConfig, tokenizer: CharTokenizer) -> Decoder:
+def build_decoder(config: DecoderConfig, tokenizer: CharTokenizer, normalizer: TextNormalizer | None = None) -> Decoder:
     if config.kind == "greedy":
         from asr.decode.greedy import GreedyDecoder
 
         return GreedyDecoder(tokenizer)
-    raise ConfigError(f"decoder kind must be 'greedy' (beam search is not available yet), got {config.kind!r}")
+    if config.kind == "beam":
+        from asr.decode.beam import BeamDecoder
+
+        return BeamDecoder(config, tokenizer, normalizer)
+    raise ConfigError(f"decoder kind must be 'greedy' or 'beam', got {config.kind!r}")

@@ -19,35 +19,44 @@ def collapse(best: list[int], blank: int) -> list[tuple[int, int]]:
     return out
 
 
+def words_from_tokens(
+    tokens: list[tuple[int, int]], log_probs: torch.Tensor, tokenizer: CharTokenizer, frame_shift: float
+) -> list[Word]:
+    """[(token, frame)] -> words with start/end seconds and a confidence.
+
+    A character's confidence is the posterior of its token at the frame where it was emitted; a word's
+    confidence is its least certain character: one doubtful letter makes a doubtful word.
+    """
+    sep = tokenizer.word_sep_id
+    words: list[Word] = []
+    current: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        if not current:
+            return
+        first, last = current[0][1], current[-1][1]
+        conf = min(float(log_probs[f, t].exp()) for t, f in current)
+        text = tokenizer.decode(t for t, _ in current)
+        words.append(Word(text, round(first * frame_shift, 3), round((last + 1) * frame_shift, 3), round(conf, 4)))
+        current.clear()
+
+    for tok, frame in tokens:
+        if tok == sep:
+            flush()
+        else:
+            current.append((tok, frame))
+    flush()
+    return words
+
+
 class GreedyDecoder:
     def __init__(self, tokenizer: CharTokenizer):
         self.tokenizer = tokenizer
 
     def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis:
         """``log_probs``: (frames, vocab) for one utterance; ``frame_shift``: seconds per output frame."""
-        max_lp, best = log_probs.max(dim=-1)
-        probs = max_lp.exp().tolist()
-        tokens = collapse(best.tolist(), self.tokenizer.blank_id)
-        sep = self.tokenizer.word_sep_id
-        words: list[Word] = []
-        current: list[tuple[int, int]] = []
-
-        def flush() -> None:
-            if not current:
-                return
-            first, last = current[0][1], current[-1][1]
-            # A word's confidence is its least certain character: one doubtful letter makes a doubtful word.
-            conf = min(probs[f] for _, f in current)
-            text = self.tokenizer.decode(t for t, _ in current)
-            words.append(Word(text, round(first * frame_shift, 3), round((last + 1) * frame_shift, 3), round(conf, 4)))
-            current.clear()
-
-        for tok, frame in tokens:
-            if tok == sep:
-                flush()
-            else:
-                current.append((tok, frame))
-        flush()
+        tokens = collapse(log_probs.argmax(dim=-1).tolist(), self.tokenizer.blank_id)
+        words = words_from_tokens(tokens, log_probs, self.tokenizer, frame_shift)
         return Hypothesis(text=" ".join(w.word for w in words), words=words)
 
     def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]:

@@ -1,0 +1,218 @@
+"""Beam search with torchaudio's ``ctc_decoder`` (flashlight-text): lexicon-free or lexicon-constrained,
+with a word n-gram LM and hotwords.
+
+Two LM paths:
+- lexicon decoding with an ARPA LM and no hotwords uses flashlight's KenLM directly (C++, fastest);
+- lexicon-free decoding (flashlight's lexicon-free decoder only knows token-level LMs) and any decoding
+  with hotwords use :class:`WordLmAdapter`, a Python ``CTCDecoderLM`` that gathers characters into words
+  and scores each completed word with the ARPA model, the way pyctcdecode does.
+Scores are log10, like KenLM's, so ``lm_weight`` means the same on both paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import torch
+from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
+
+from asr.decode import DecoderConfig, Hypothesis
+from asr.decode.greedy import words_from_tokens
+from asr.decode.hotwords import Hotword, HotwordError, parse_hotword, read_hotwords
+from asr.decode.lexicon import lexicon_from_words, read_lexicon, write_lexicon
+from asr.errors import ConfigError
+from asr.text import BLANK, WORD_SEP, CharTokenizer, TextNormalizer
+
+log = logging.getLogger(__name__)
+
+
+class WordLmAdapter(CTCDecoderLM):
+    """Word n-gram LM (plus hotword boosts) for flashlight's decoders.
+
+    Lexicon-free mode: the decoder offers one token at a time; characters accumulate in the state and a
+    word is scored when ``|`` (or the end) completes it. While a partial word is a prefix of a hotword it
+    earns a share of the boost, so the beam keeps it; the share is taken back if the word turns out to
+    be something else. Lexicon mode: the decoder offers whole words by index in ``word_list``.
+    """
+
+    def __init__(
+        self,
+        arpa,  # asr.lm.arpa.ArpaModel or None
+        tokenizer: CharTokenizer,
+        hotwords: list[Hotword],
+        word_score: float,
+        lm_weight: float,
+        word_list: list[str] | None = None,
+    ):
+        CTCDecoderLM.__init__(self)
+        self.arpa = arpa
+        self.order = arpa.order if arpa is not None else 1
+        self.symbols = tokenizer.symbols
+        self.sep = tokenizer.word_sep_id
+        self.word_list = word_list
+        # Lexicon-free decoding has no word_score option, so the adapter adds it (pre-divided by the weight).
+        self.word_bonus = word_score / lm_weight if (word_list is None and lm_weight) else 0.0
+        self.lm_weight = lm_weight or 1.0
+        self.phrases: dict[str, list[Hotword]] = {}
+        self.prefix_boost: dict[str, float] = {}
+        for hw in hotwords:
+            self.phrases.setdefault(hw.words[-1], []).append(hw)
+            first = hw.words[0]
+            for i in range(1, len(first) + 1):
+                share = hw.boost * i / len(first)
+                self.prefix_boost[first[:i]] = max(self.prefix_boost.get(first[:i], 0.0), share)
+        # Enough history for the LM and for matching the longest hotword phrase.
+        self.context_len = max(self.order - 1, max((len(h.words) for h in hotwords), default=1) - 1)
+        # state -> (context words, partial word, prefix bonus already given)
+        self.states: dict[CTCDecoderLMState, tuple[tuple[str, ...], str, float]] = {}
+        self._word_cache: dict[tuple[tuple[str, ...], str], float] = {}
+
+    def _word_logprob(self, context: tuple[str, ...], word: str) -> float:
+        key = (context, word)
+        cached = self._word_cache.get(key)
+        if cached is None:
+            lm = self.arpa.score(word, context) if self.arpa is not None else 0.0
+            bonus = sum(hw.boost for hw in self.phrases.get(word, ())
+                        if tuple(context[len(context) - len(hw.words) + 1:]) == hw.words[:-1]
+                        or len(hw.words) == 1)
+            # Hotwords are scaled back by lm_weight so a boost is in final-score units, whatever the weight.
+            cached = lm + bonus / self.lm_weight + self.word_bonus
+            self._word_cache[key] = cached
+        return cached
+
+    def _next_context(self, context: tuple[str, ...], word: str) -> tuple[str, ...]:
+        return (context + (word,))[-self.context_len:] if self.context_len else ()
+
+    def start(self, start_with_nothing: bool) -> CTCDecoderLMState:
+        state = CTCDecoderLMState()
+        self.states[state] = (("<s>",), "", 0.0)
+        return state
+
+    def score(self, state: CTCDecoderLMState, usr_token_idx: int) -> tuple[CTCDecoderLMState, float]:
+        child = state.child(usr_token_idx)
+        context, partial, given = self.states[state]
+        if self.word_list is not None:  # lexicon mode: a whole word
+            word = self.word_list[usr_token_idx]
+            score = self._word_logprob(context, word)
+            self.states.setdefault(child, (self._next_context(context, word), "", 0.0))
+            return child, score
+        if usr_token_idx == self.sep:
+            if not partial:
+                self.states.setdefault(child, (context, "", 0.0))
+                return child, 0.0
+            score = self._word_logprob(context, partial) - given / self.lm_weight
+            self.states.setdefault(child, (self._next_context(context, partial), "", 0.0))
+            return child, score
+        new_partial = partial + self.symbols[usr_token_idx]
+        # The prefix bonus follows the partial word: it grows while the word can still become a hotword
+        # and drops to zero (taking back what was given) the moment it cannot.
+        target = self.prefix_boost.get(new_partial, 0.0)
+        self.states.setdefault(child, (context, new_partial, target))
+        return child, (target - given) / self.lm_weight
+
+    def finish(self, state: CTCDecoderLMState) -> tuple[CTCDecoderLMState, float]:
+        context, partial, given = self.states[state]
+        score = 0.0
+        if partial:
+            score += self._word_logprob(context, partial) - given / self.lm_weight
+            context = self._next_context(context, partial)
+        if self.arpa is not None:
+            score += self.arpa.score("</s>", context)
+        child = state.child(-1)
+        self.states.setdefault(child, (context, "", 0.0))
+        return child, score
+
+
+def _decoder_word_list(lexicon_path: Path) -> list[str]:
+    """Words by the index torchaudio's decoder will use (it builds the same dictionary from the same file)."""
+    from flashlight.lib.text.dictionary import create_word_dict, load_words
+
+    word_dict = create_word_dict(load_words(str(lexicon_path)))
+    return [word_dict.get_entry(i) for i in range(word_dict.index_size())]
+
+
+class BeamDecoder:
+    def __init__(self, config: DecoderConfig, tokenizer: CharTokenizer, normalizer: TextNormalizer | None = None):
+        self.config = config
+        self.tokenizer = tokenizer
+        self.normalizer = normalizer or TextNormalizer()
+        arpa = None
+        if config.lm:
+            from asr.lm.arpa import ArpaModel
+
+            arpa = ArpaModel.load(config.lm)
+        hotwords = self._hotwords(config)
+        tokens = list(tokenizer.symbols)
+        lexicon = None
+        if config.lexicon:
+            if config.lexicon == "lm":
+                if arpa is None:
+                    raise ConfigError("lexicon 'lm' needs an LM (--lm) to take the vocabulary from")
+                lexicon = lexicon_from_words(sorted(arpa.vocab), tokenizer, source=config.lm)
+            else:
+                lexicon = read_lexicon(config.lexicon, tokenizer)
+            for hw in hotwords:
+                lexicon.update(lexicon_from_words(hw.words, tokenizer, source="hotwords"))
+        self._tmp = tempfile.TemporaryDirectory(prefix="asr-lexicon-")
+        common = dict(
+            tokens=tokens, nbest=max(1, config.nbest), beam_size=config.beam_size,
+            beam_size_token=config.beam_size_token or None, beam_threshold=config.beam_threshold,
+            lm_weight=config.lm_weight, sil_score=config.sil_score, blank_token=BLANK, sil_token=WORD_SEP,
+        )
+        if lexicon is not None:
+            lex_path = write_lexicon(lexicon, Path(self._tmp.name) / "lexicon.txt")
+            if arpa is not None and not hotwords:
+                lm = config.lm  # flashlight's KenLM reads the ARPA file itself
+            elif arpa is not None or hotwords:
+                lm = WordLmAdapter(arpa, tokenizer, hotwords, config.word_score, config.lm_weight,
+                                   word_list=_decoder_word_list(lex_path))
+            else:
+                lm = None
+            self.decoder = ctc_decoder(lexicon=str(lex_path), lm=lm, word_score=config.word_score,
+                                       unk_score=config.unk_score, **common)
+        else:
+            lm = WordLmAdapter(arpa, tokenizer, hotwords, config.word_score, config.lm_weight) \
+                if (arpa is not None or hotwords) else None
+            self.decoder = ctc_decoder(lexicon=None, lm=lm, **common)
+        self.lexicon = lexicon
+        self._lm = lm
+
+    def _hotwords(self, config: DecoderConfig) -> list[Hotword]:
+        hotwords: list[Hotword] = []
+        for spec in config.hotwords:
+            if spec.startswith("@"):
+                hotwords.extend(read_hotwords(spec[1:], config.hotword_boost))
+            else:
+                hotwords.append(parse_hotword(spec, config.hotword_boost))
+        normalised = []
+        for hw in hotwords:
+            words = tuple(self.normalizer(" ".join(hw.words)).split())
+            if not words:
+                raise HotwordError(f"hotword {' '.join(hw.words)!r} is empty after normalisation")
+            normalised.append(Hotword(words, hw.boost))
+        return normalised
+
+    def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis:
+        emissions = log_probs.detach().float().contiguous().cpu().unsqueeze(0)
+        results = self.decoder(emissions)[0]
+        if not results:
+            return Hypothesis(text="")
+        best = results[0]
+        # flashlight's token path has a virtual silence before frame 0 and after the last frame, so
+        # torchaudio's timesteps are one frame late; shift back and drop the virtual entries.
+        frames = log_probs.shape[0]
+        tokens = [(int(t), int(f) - 1) for t, f in zip(best.tokens.tolist(), best.timesteps.tolist())
+                  if 0 < f <= frames]
+        words = words_from_tokens(tokens, log_probs, self.tokenizer, frame_shift)
+        nbest = [(self._text(h), float(h.score)) for h in results]
+        return Hypothesis(text=" ".join(w.word for w in words), words=words, score=float(best.score), nbest=nbest)
+
+    def _text(self, hyp) -> str:
+        if hyp.words:
+            return " ".join(hyp.words)
+        return self.tokenizer.decode(t for t in hyp.tokens.tolist() if t != self.tokenizer.blank_id)
+
+    def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]:
+        return [self.decode(log_probs[i, : int(lengths[i])], frame_shift) for i in range(log_probs.shape[0])]

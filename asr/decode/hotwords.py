@@ -1,0 +1,48 @@
+"""Hotwords: user words and phrases whose score is raised during beam search."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr.errors import AsrError
+
+
+class HotwordError(AsrError):
+    pass
+
+
+@dataclass(frozen=True)
+class Hotword:
+    words: tuple[str, ...]
+    boost: float
+
+
+def parse_hotword(spec: str, default_boost: float, where: str = "--hotword") -> Hotword:
+    """``"word"``, ``"two words"`` or ``"word:2.5"`` -> Hotword (text is normalised by the caller)."""
+    text, boost = spec, default_boost
+    if ":" in spec:
+        text, _, raw = spec.rpartition(":")
+        try:
+            boost = float(raw)
+        except ValueError:
+            raise HotwordError(f"{where}: boost in {spec!r} is not a number") from None
+    words = tuple(text.split())
+    if not words:
+        raise HotwordError(f"{where}: empty hotword in {spec!r}")
+    return Hotword(words, boost)
+
+
+def read_hotwords(path: str | os.PathLike, default_boost: float) -> list[Hotword]:
+    path = Path(path)
+    if not path.is_file():
+        raise HotwordError(f"{path}: hotword file not found")
+    hotwords = []
+    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            hotwords.append(parse_hotword(line, default_boost, where=f"{path}:{line_no}"))
+    if not hotwords:
+        raise HotwordError(f"{path}: no hotwords in the file")
+    return hotwords

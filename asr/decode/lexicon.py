@@ -1,0 +1,91 @@
+"""Lexicons for constrained decoding: each word spelled with the model's characters, ending in ``|``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from asr.errors import AsrError
+from asr.io_utils import atomic_write
+from asr.text import WORD_SEP, CharTokenizer
+
+log = logging.getLogger(__name__)
+
+# Words an n-gram LM carries that are not words: they never go into a lexicon.
+LM_SPECIAL = {"<s>", "</s>", "<unk>"}
+
+
+class LexiconError(AsrError):
+    pass
+
+
+def spell(word: str, tokenizer: CharTokenizer) -> list[str] | None:
+    """The token spelling of ``word`` (characters then ``|``), or None if the model cannot spell it."""
+    if not word or tokenizer.unknown_chars(word) or WORD_SEP in word:
+        return None
+    return [*word, WORD_SEP]
+
+
+def lexicon_from_words(words: Iterable[str], tokenizer: CharTokenizer, source: str = "") -> dict[str, list[str]]:
+    """Spell every word; words with characters the model lacks are skipped with one warning."""
+    lexicon: dict[str, list[str]] = {}
+    skipped: list[str] = []
+    for word in words:
+        if word in LM_SPECIAL or word in lexicon:
+            continue
+        spelling = spell(word, tokenizer)
+        if spelling is None:
+            skipped.append(word)
+        else:
+            lexicon[word] = spelling
+    if skipped:
+        log.warning("%s: %d word(s) the model cannot spell were left out of the lexicon: %s",
+                    source or "lexicon", len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
+    if not lexicon:
+        raise LexiconError(f"{source or 'lexicon'}: no word can be spelled with the model's characters")
+    return lexicon
+
+
+def read_lexicon(path: str | os.PathLike, tokenizer: CharTokenizer) -> dict[str, list[str]]:
+    """Read ``word`` lines (a word list) or ``word t1 t2 ... |`` lines (a lexicon).
+
+    Spellings are checked against the model's tokens; a line that does not fit is reported with its file
+    and line number and left out, so a typo cannot reach the C++ decoder.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LexiconError(f"{path}: lexicon not found")
+    lexicon: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            parts = raw.split()
+            if not parts:
+                continue
+            word, spelling = parts[0], parts[1:]
+            if not spelling:
+                spelled = spell(word, tokenizer)
+                if spelled is None:
+                    log.warning("%s:%d: the model cannot spell %r, skipped", path, line_no, word)
+                    continue
+                spelling = spelled
+            else:
+                bad = [t for t in spelling if t not in tokenizer.symbols or t == tokenizer.symbols[0]]
+                if bad:
+                    log.warning("%s:%d: tokens %s are not in the model's vocabulary, %r skipped",
+                                path, line_no, bad, word)
+                    continue
+                if spelling[-1] != WORD_SEP:
+                    spelling = [*spelling, WORD_SEP]
+            lexicon.setdefault(word, spelling)
+    if not lexicon:
+        raise LexiconError(f"{path}: no usable entries")
+    return lexicon
+
+
+def write_lexicon(lexicon: dict[str, list[str]], path: str | os.PathLike) -> Path:
+    with atomic_write(path) as handle:
+        for word, spelling in lexicon.items():
+            handle.write(f"{word}\t{' '.join(spelling)}\n")
+    return Path(path)

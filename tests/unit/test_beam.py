@@ -1,0 +1,135 @@
+import math
+
+import pytest
+import torch
+
+from asr.decode import DecoderConfig, build_decoder
+from asr.decode.greedy import GreedyDecoder
+from asr.decode.hotwords import HotwordError, parse_hotword, read_hotwords
+from asr.decode.lexicon import read_lexicon
+from asr.text import CharTokenizer
+
+TOK = CharTokenizer.build(["abcdefghijklmnopqrstuvwxyz"])
+
+
+def emissions(frames: list[dict[str, float]]) -> torch.Tensor:
+    """Each frame: {symbol: probability}; the rest of the mass is spread over the other symbols."""
+    out = torch.full((len(frames), len(TOK)), 1e-4)
+    for i, frame in enumerate(frames):
+        for sym, p in frame.items():
+            out[i, TOK.symbols.index(sym)] = p
+        rest = 1.0 - sum(frame.values())
+        others = [j for j in range(len(TOK)) if TOK.symbols[j] not in frame]
+        out[i, others] = max(rest, 1e-4 * len(others)) / len(others)
+    out = out / out.sum(-1, keepdim=True)
+    return out.log()
+
+
+def spelled(text: str, p: float = 0.9) -> list[dict[str, float]]:
+    frames = [{"<blank>": p}]
+    for ch in text:
+        frames += [{"|" if ch == " " else ch: p}, {"<blank>": p}]
+    return frames
+
+
+ARPA = """\\data\\
+ngram 1=6
+ngram 2=4
+
+\\1-grams:
+-1.0\t<unk>\t0
+-99\t<s>\t-0.3
+-0.7\t</s>\t0
+-0.6\tcat\t-0.2
+-2.5\tkat\t-0.2
+-0.8\tsat\t-0.2
+
+\\2-grams:
+-0.2\t<s> cat
+-0.3\tcat sat
+-0.2\tsat </s>
+-1.5\t<s> kat
+
+\\end\\
+"""
+
+
+@pytest.fixture
+def arpa(tmp_path):
+    path = tmp_path / "lm.arpa"
+    path.write_text(ARPA)
+    return str(path)
+
+
+def ambiguous_cat() -> torch.Tensor:
+    # First letter: 'k' slightly ahead of 'c' acoustically; "sat" is clear.
+    frames = [{"<blank>": 0.9}, {"k": 0.5, "c": 0.45}, {"<blank>": 0.9}] + spelled("at sat")[1:]
+    return emissions(frames)
+
+
+def test_beam_without_lm_agrees_with_greedy_on_clear_input():
+    lp = emissions(spelled("the cat sat"))
+    greedy = GreedyDecoder(TOK).decode(lp, 0.04)
+    beam = build_decoder(DecoderConfig(kind="beam", beam_size=10), TOK).decode(lp, 0.04)
+    assert beam.text == greedy.text == "the cat sat"
+    assert [(w.start, w.end) for w in beam.words] == [(w.start, w.end) for w in greedy.words]
+    assert all(0 < w.confidence <= 1 for w in beam.words)
+
+
+def test_lm_overrides_a_weak_acoustic_preference(arpa):
+    lp = ambiguous_cat()
+    assert build_decoder(DecoderConfig(kind="beam"), TOK).decode(lp, 0.04).text == "kat sat"
+    with_lm = build_decoder(DecoderConfig(kind="beam", lm=arpa, lm_weight=1.0), TOK).decode(lp, 0.04)
+    assert with_lm.text == "cat sat"
+    lexicon = build_decoder(DecoderConfig(kind="beam", lm=arpa, lexicon="lm", lm_weight=1.0), TOK)
+    assert lexicon.decode(lp, 0.04).text == "cat sat"
+
+
+def test_hotword_wins_back_a_word_and_leaves_others_alone(arpa):
+    lp = ambiguous_cat()
+    plain = DecoderConfig(kind="beam", lm=arpa, lm_weight=1.0)
+    assert build_decoder(plain, TOK).decode(lp, 0.04).text == "cat sat"
+    boosted = DecoderConfig(kind="beam", lm=arpa, lm_weight=1.0, hotwords=["kat:3"])
+    assert build_decoder(boosted, TOK).decode(lp, 0.04).text == "kat sat"
+    lexicon = DecoderConfig(kind="beam", lm=arpa, lm_weight=1.0, lexicon="lm", hotwords=["kat:3"])
+    assert build_decoder(lexicon, TOK).decode(lp, 0.04).text == "kat sat"
+    # The same hotword must not turn a clear "cat" into "kat".
+    clear = emissions(spelled("cat sat"))
+    assert build_decoder(boosted, TOK).decode(clear, 0.04).text == "cat sat"
+
+
+def test_lexicon_constrains_output(tmp_path):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("cat\nsat\nmat\n")
+    lp = emissions(spelled("cqt sat"))
+    free = build_decoder(DecoderConfig(kind="beam"), TOK).decode(lp, 0.04)
+    constrained = build_decoder(DecoderConfig(kind="beam", lexicon=str(lexicon)), TOK).decode(lp, 0.04)
+    assert free.text == "cqt sat"
+    assert constrained.text in {"cat sat", "mat sat"}
+
+
+def test_nbest_is_ordered():
+    lp = ambiguous_cat()
+    hyp = build_decoder(DecoderConfig(kind="beam", nbest=3), TOK).decode(lp, 0.04)
+    scores = [s for _, s in hyp.nbest]
+    assert len(hyp.nbest) == 3 and scores == sorted(scores, reverse=True) and hyp.nbest[0][0] == hyp.text
+
+
+def test_bad_lexicon_lines_are_reported_with_file_and_line(tmp_path, caplog):
+    lexicon = tmp_path / "lex.txt"
+    lexicon.write_text("cat c a t |\nsnow s n 0 w |\ncafé\n")
+    entries = read_lexicon(lexicon, TOK)
+    assert list(entries) == ["cat"]
+    assert f"{lexicon}:2" in caplog.text and f"{lexicon}:3" in caplog.text
+
+
+def test_hotword_parsing(tmp_path):
+    assert parse_hotword("kat:2.5", 1.0).boost == 2.5
+    assert parse_hotword("new york", 1.0).words == ("new", "york")
+    with pytest.raises(HotwordError, match="not a number"):
+        parse_hotword("kat:lots", 1.0)
+    empty = tmp_path / "hw.txt"
+    empty.write_text("# nothing\n\n")
+    with pytest.raises(HotwordError, match=str(empty)):
+        read_hotwords(empty, 1.0)
+    assert math.isclose(parse_hotword("x", 4.0).boost, 4.0)
