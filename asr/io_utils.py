@@ -16,6 +16,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # mkstemp creates 0600 files; outputs get the permissions a plain open() would give them.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)
     if "b" in mode:
         encoding = None
     try:

@@ -25,6 +25,11 @@ the discounts and adjusted counts are computed on the full data. The mass of dro
 context's backoff, so every context still sums to 1. Thresholds must not decrease with the order, so every
 kept n-gram keeps its prefix and suffix, as the ARPA format needs.
 
+Where this differs from lmplz, on purpose: blank lines are skipped (lmplz counts ``<s> </s>``); ``<s>`` and
+``</s>`` inside the text are dropped (lmplz ``--skip_symbols``); a literal ``<unk>`` in the text is the unknown
+word (lmplz refuses it); the ``<s>`` unigram is written as -99, the SRILM convention for "never predicted"
+(lmplz writes 0; neither value is ever used in scoring).
+
 Memory: the text becomes one int32 array of word ids; each order is a sorted array of int64 keys
 ``prefix_id * |V| + word`` (``prefix_id`` indexes the sorted (k-1)-grams), so ids stay dense and any order fits
 64 bits. Sorting is numpy's; Python only splits lines and writes the ARPA file.
@@ -80,9 +85,7 @@ class LmConfig:
             raise ConfigError(f"lm vocab_limit must be an integer >= 0, got {self.vocab_limit!r}")
         if self.vocab_limit and not self.unk:
             raise ConfigError("lm vocab_limit needs unk=True: the words it removes become <unk>")
-        if len(self.discount_fallback) != 3 or any(
-            not 0 <= d <= j for j, d in enumerate(self.discount_fallback, 1)
-        ):
+        if len(self.discount_fallback) != 3 or any(not 0 <= d <= j for j, d in enumerate(self.discount_fallback, 1)):
             got = self.discount_fallback
             raise ConfigError(f"lm discount_fallback must be (D1, D2, D3+) with 0 <= Dj <= j, got {got}")
 
@@ -285,7 +288,6 @@ def _finalise_vocab(corpus: _Corpus, config: LmConfig) -> tuple[list[str], np.nd
     unk_id = 0 if config.unk else -1
     remap = np.full(len(names), unk_id, dtype=np.int32)
     remap[1], remap[2] = vocab.index(BOS), vocab.index(EOS)
-    remap[0] = unk_id
     remap[np.asarray(kept, dtype=np.int64)] = np.arange(len(specials), len(vocab), dtype=np.int32)
     if config.vocab_limit and len(words) > len(kept):
         log.info("LM vocabulary limited to %d of %d words; the rest become <unk>", len(kept), len(words))
@@ -297,8 +299,6 @@ def _estimate(vocab: list[str], tokens: np.ndarray, config: LmConfig) -> NgramMo
     bos = vocab.index(BOS)
     order = config.order
     thresholds = config.thresholds()
-    if (size - 1) * size >= 2**62:
-        raise LmError(f"vocabulary of {size} words is too large for 64-bit n-gram keys")
 
     # --- Count: per order, sorted unique keys, raw counts, and the suffix (k-1)-gram of each n-gram. ---
     not_bos = tokens != bos
@@ -306,7 +306,9 @@ def _estimate(vocab: list[str], tokens: np.ndarray, config: LmConfig) -> NgramMo
     keys: list[np.ndarray] = [np.arange(size, dtype=np.int64)]
     suffix: list[np.ndarray | None] = [None]
     window = tokens  # id of the (k-1)-gram ending at each position, -1 where none
-    for _ in range(2, order + 1):
+    for k in range(2, order + 1):
+        if len(keys[-1]) * size >= 2**63:
+            raise LmError(f"{len(keys[-1])} distinct {k - 1}-grams x {size} words overflow 64-bit {k}-gram keys")
         # A k-gram ends at i when a (k-1)-gram ends at i-1 and word i is no <s> (which would start a sentence).
         valid = np.zeros(len(tokens), dtype=bool)
         valid[1:] = (window[:-1] >= 0) & not_bos[1:]
@@ -367,7 +369,9 @@ def _estimate(vocab: list[str], tokens: np.ndarray, config: LmConfig) -> NgramMo
             d = tuple(config.discount_fallback)  # type: ignore[assignment]
             log.warning(
                 "%d-gram count-of-counts n1..n4=%s give no valid Kneser-Ney discounts; using fallback D=%s",
-                k, n, d,
+                k,
+                n,
+                d,
             )
         count_of_counts.append(n)
         discounts.append(d)  # type: ignore[arg-type]
@@ -400,13 +404,18 @@ def _estimate(vocab: list[str], tokens: np.ndarray, config: LmConfig) -> NgramMo
         denominator = np.bincount(prefix, weights=a, minlength=n_lower)
         # Pruned n-grams give their whole count to the context's backoff mass, kept ones their discount.
         removed = np.bincount(prefix, weights=np.where(kept, d, a), minlength=n_lower)
-        gamma = np.divide(removed, denominator, out=np.ones_like(removed), where=denominator > 0)
+        gamma = np.ones(n_lower)  # 1 = log10 backoff 0 for (k-1)-grams that are no context
+        np.divide(removed, denominator, out=gamma, where=denominator > 0)
         del removed
-        p = a - d
+        p = a  # in place from here on: this order's arrays are the largest of the whole estimation
+        p -= d
         del a, d
         p /= denominator[prefix]
-        p += gamma[prefix] * lower[suf]
         del denominator
+        interpolated = gamma[prefix]
+        interpolated *= lower[suf]
+        p += interpolated
+        del interpolated
         if not lower_kept[prefix[kept]].all() or not lower_kept[suf[kept]].all():
             raise RuntimeError("pruning left an n-gram without its prefix or suffix")  # thresholds are validated
         out_backoffs.append(_log10(gamma[lower_kept]))
@@ -448,4 +457,3 @@ def build_lm_from_file(
     vocab, tokens = _finalise_vocab(corpus, config)
     del corpus
     return _estimate(vocab, tokens, config)
-

@@ -126,6 +126,51 @@ def test_trigram_probabilities_match_hand_computation():
     assert model.logprob("a", ("b", "<s>", "c")) == model.logprob("a", ("<s>", "c"))
 
 
+# What KenLM's own estimator writes for TINY: `lmplz -o 3 --discount_fallback < tiny.txt` (kenlm 0.3.0, built from
+# the PyPI sdist), as n-gram: (log10 p, log10 backoff). lmplz prints 0 for <s> where we print -99; it is never
+# used, since <s> is not predicted.
+LMPLZ_TINY_ORDER3 = {
+    "<unk>": (-0.782516, 0.0),
+    "<s>": (0.0, -0.03621219),
+    "</s>": (-0.69357497, 0.0),
+    "c": (-0.69357497, -0.17609124),
+    "a": (-0.782516, -0.22184873),
+    "b": (-0.5767541, -0.39794004),
+    "a </s>": (-0.65462625, 0.0),
+    "b </s>": (-0.16685289, 0.0),
+    "<s> c": (-0.7297872, -0.2410321),
+    "c c": (-0.4749552, -0.23408322),
+    "<s> a": (-0.63488656, -0.25527254),
+    "c a": (-0.6137984, 0.0),
+    "a a": (-0.60380065, -0.25527254),
+    "a b": (-0.5100415, -0.25527254),
+    "c a </s>": (-0.65462625, 0.0),
+    "a a </s>": (-0.2460341, 0.0),
+    "a b </s>": (-0.08471746, 0.0),
+    "<s> c c": (-0.3278166, 0.0),
+    "<s> c a": (-0.54084957, 0.0),
+    "c c a": (-0.2528904, 0.0),
+    "<s> a a": (-0.4430278, 0.0),
+    "<s> a b": (-0.40462628, 0.0),
+}
+
+
+def test_arpa_matches_kenlm_lmplz_output(tmp_path: Path):
+    model = build_lm(TINY, LmConfig(order=3))
+    model.write_arpa(tmp_path / "lm.arpa")
+    ours = {}
+    for line in (tmp_path / "lm.arpa").read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 2:
+            ours[fields[1]] = (float(fields[0]), float(fields[2]) if len(fields) == 3 else 0.0)
+    assert set(ours) == set(LMPLZ_TINY_ORDER3)
+    for ngram, (logprob, backoff) in LMPLZ_TINY_ORDER3.items():
+        if ngram != "<s>":
+            assert ours[ngram][0] == pytest.approx(logprob, abs=2e-7), ngram
+        assert ours[ngram][1] == pytest.approx(backoff, abs=2e-7), ngram
+    assert ours["<s>"][0] == -99
+
+
 @pytest.mark.parametrize("order", [2, 3])
 def test_every_context_sums_to_one(tmp_path: Path, order: int):
     model = build_lm(_random_corpus(seed=order, sentences=200, words=60), LmConfig(order=order))
