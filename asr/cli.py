@@ -128,6 +128,69 @@ def _cmd_plot(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise AsrError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _cmd_lm_build(args: argparse.Namespace) -> None:
+    from asr.lm import LmConfig, build_lm_from_file
+    from asr.text import TextNormalizer
+
+    normalizer = TextNormalizer()
+    if args.model:
+        from asr.checkpoint import load_bundle
+
+        normalizer = load_bundle(args.model).normalizer
+    config = LmConfig(order=args.order, prune=args.prune or [], vocab_limit=args.vocab_limit, unk=not args.no_unk)
+    text = Path(args.text)
+    if text.suffix == ".jsonl":  # a manifest: its transcripts are the text
+        import tempfile
+
+        from asr.data.manifest import read_manifest
+
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8")
+        with tmp:
+            tmp.writelines(u.text + "\n" for u in read_manifest(text))
+        text = Path(tmp.name)
+    try:
+        model = build_lm_from_file(text, config, normalizer=None if args.no_normalize else normalizer)
+    finally:
+        if text != Path(args.text):
+            text.unlink()
+    model.write_arpa(args.output)
+    counts = ", ".join(f"{n}-grams: {c}" for n, c in enumerate(model.counts, start=1))
+    print(f"wrote {args.output}: order {model.order}, vocabulary {len(model.vocab)}, {counts}")
+
+
+def _cmd_lm_tune(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from asr.checkpoint import load_bundle, save_bundle
+    from asr.decode.tune import tune_decoder
+
+    bundle = load_bundle(args.model)
+    base = dataclasses.replace(bundle.decoder, **{**_decoder_overrides(args), "kind": "beam"})
+    best, results = tune_decoder(args.model, args.manifest, base, _floats(args.lm_weights),
+                                 _floats(args.word_scores), trials=args.trials, seed=args.seed)
+    for r in sorted(results, key=lambda r: (r.wer, r.cer)):
+        print(f"lm_weight {r.lm_weight:6.3f}  word_score {r.word_score:6.3f}  WER {100 * r.wer:6.2f}%  "
+              f"CER {100 * r.cer:6.2f}%  ({r.seconds:.1f}s)")
+    print(f"best: lm_weight {best.lm_weight} word_score {best.word_score}")
+    if args.output:
+        from asr.io_utils import atomic_write
+
+        with atomic_write(args.output) as handle:
+            json.dump(dataclasses.asdict(best), handle, indent=2)
+        print(f"wrote {args.output}")
+    if args.write_model:
+        bundle.decoder = best
+        save_bundle(bundle, args.write_model)
+        print(f"wrote {args.write_model}: transcribe and test use these decoder settings by default")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Recurrent CTC speech recognition.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -168,6 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, opus, mp3)")
             p.add_argument("--format", choices=("text", "json"), default="text")
             p.set_defaults(func=_cmd_transcribe)
+    lm = sub.add_parser("lm", help="build and tune word n-gram language models").add_subparsers(
+        dest="lm_command", required=True, metavar="LM_COMMAND")
+    p = lm.add_parser("build", help="estimate a modified Kneser-Ney n-gram LM and write ARPA",
+                      description="One sentence per line; text is normalised like the model's transcripts.")
+    p.add_argument("text", help="training text, one sentence per line, or a .jsonl manifest (its transcripts)")
+    p.add_argument("-o", "--output", required=True, help="ARPA file to write")
+    p.add_argument("--order", type=int, default=3)
+    p.add_argument("--prune", type=int, nargs="+", metavar="N",
+                   help="per order, drop n-grams seen at most N times (first must be 0), e.g. --prune 0 1 1")
+    p.add_argument("--vocab-limit", type=int, default=0, help="keep the N most frequent words; others become <unk>")
+    p.add_argument("--no-unk", action="store_true", help="leave <unk> out of the model")
+    p.add_argument("--model", help="take the text normaliser from this model file (default: lower case, "
+                   "punctuation removed)")
+    p.add_argument("--no-normalize", action="store_true", help="use the text as it is")
+    p.set_defaults(func=_cmd_lm_build)
+    p = lm.add_parser("tune", help="search LM weight and word score on a dev manifest")
+    p.add_argument("model")
+    p.add_argument("manifest")
+    p.add_argument("--lm-weights", default="0,0.25,0.5,0.75,1,1.5,2", help="comma-separated values to try")
+    p.add_argument("--word-scores", default="-1,0,1,2", help="comma-separated values to try")
+    p.add_argument("--trials", type=int, default=0, help="random points of the grid to try (0 = the whole grid)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", help="write the best decoder settings (JSON)")
+    p.add_argument("--write-model", help="write a copy of the model that uses the best settings by default")
+    _add_decoder_options(p)
+    p.set_defaults(func=_cmd_lm_tune)
+
     p = sub.add_parser("plot", help="draw training curves of a run to a PNG",
                        description="Plot train/dev loss and dev WER/CER from <exp_dir>/logs (resumed runs joined).")
     p.add_argument("exp_dir", help="the training folder (trainer.exp_dir)")
