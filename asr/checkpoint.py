@@ -63,19 +63,33 @@ def save_bundle(bundle: AsrBundle, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_bundle(path: str | os.PathLike) -> AsrBundle:
-    path = Path(path)
+def _safe_load(path: Path, what: str) -> object:
+    """``torch.load`` restricted to tensors and plain data, every failure as a CheckpointError naming ``path``."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: model file not found")
+        raise CheckpointError(f"{path}: {what} not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused to load: the file holds objects other than tensors and plain data "
             f"(it could run code), or is damaged ({str(exc).splitlines()[0]})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable model file (truncated or corrupt: {exc})") from None
+        raise CheckpointError(f"{path}: not a readable {what} (truncated or corrupt: {exc})") from None
+
+
+def check_training_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a Lightning checkpoint for ``--resume`` the safe way; a damaged or unsafe one is a CheckpointError."""
+    path = Path(path)
+    payload = _safe_load(path, "training checkpoint")
+    if not isinstance(payload, dict) or "state_dict" not in payload or "global_step" not in payload:
+        raise CheckpointError(f"{path}: not a Lightning training checkpoint (no state_dict or global_step)")
+    return payload
+
+
+def load_bundle(path: str | os.PathLike) -> AsrBundle:
+    path = Path(path)
+    payload = _safe_load(path, "model file")
     if not isinstance(payload, dict) or "format_version" not in payload or "meta" not in payload:
         raise CheckpointError(f"{path}: not a model file of this toolkit (no format_version); "
                               "Lightning training checkpoints are for --resume, use model_best.pt or model_last.pt")

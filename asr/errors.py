@@ -25,3 +25,10 @@ class CheckpointError(AsrError):
 
 class TextError(AsrError):
     """A transcript cannot be handled by the tokenizer."""
+
+
+class OutputError(AsrError, OSError):
+    """An output file could not be written (disk full, read-only folder...); the previous file is kept.
+
+    Also an ``OSError``, so callers that handle file-system failures keep working.
+    """

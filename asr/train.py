@@ -14,9 +14,10 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader
 
-from asr.checkpoint import AsrBundle, save_bundle
+from asr.checkpoint import AsrBundle, check_training_checkpoint, save_bundle
 from asr.config import TrainConfig, to_dict
 from asr.data.dataset import Batch, FeatureDataset, collate, extract_features
 from asr.data.manifest import Utterance, read_manifest
@@ -160,18 +161,32 @@ class CtcTask(L.LightningModule):
         loss, _, _ = self._loss(batch, augment=True)
         if not torch.isfinite(loss):
             self.skipped_steps += 1
-            self.log("skipped_steps", float(self.skipped_steps))
-            return None  # Lightning skips the optimiser step
+            log.warning("step %d: non-finite loss (%s), step skipped", self.global_step, float(loss))
+            # No backward: the gradients stay None (Lightning zeroes them with set_to_none before the step),
+            # so the optimiser leaves every parameter and its moments alone.
+            return None
         self.log("train_loss", loss, prog_bar=True, batch_size=batch.feats.shape[0])
         return loss
 
     def on_after_backward(self) -> None:
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if grads and not all(torch.isfinite(g).all() for g in grads):
+        params = [p for p in self.parameters() if p.grad is not None]
+        if params and not all(torch.isfinite(p.grad).all() for p in params):
             self.skipped_steps += 1
-            self.log("skipped_steps", float(self.skipped_steps))
-            for g in grads:
-                g.zero_()
+            log.warning("step %d: non-finite gradient, step skipped", self.global_step)
+            # None, not zero: AdamW would still move weights along its momentum (and decay them) on a zero
+            # gradient; it skips a parameter without a gradient entirely, so the step really is skipped.
+            for p in params:
+                p.grad = None
+
+    def on_train_epoch_end(self) -> None:
+        # Logged once per epoch: a per-step value would only reach the logs on every log_every_n_steps-th step.
+        self.log("skipped_steps", float(self.skipped_steps))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["skipped_steps"] = self.skipped_steps
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         loss, log_probs, out_lengths = self._loss(batch, augment=False)
@@ -196,6 +211,22 @@ class CtcTask(L.LightningModule):
             lambda step: lr_lambda(step, cfg.warmup_steps, self.total_steps, cfg.schedule, cfg.min_lr_ratio),
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes Lightning checkpoints to a temporary file beside the target, then renames it over the target.
+
+    Lightning's own writer goes through an fsspec transaction that stages the file in the system temp
+    folder and moves it into place: across file systems that move is a copy, so a kill or a full disk
+    during it leaves a truncated ``last.ckpt``, the one file ``--resume`` needs. A rename within one
+    folder is atomic: the previous checkpoint stays whole until the new one is complete and synced.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} does not take storage_options")
+        with atomic_write(path, "wb") as handle:
+            torch.save(checkpoint, handle)
 
 
 class ExportModel(Callback):
@@ -285,7 +316,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
 
     def bundle_for(task: CtcTask, **info) -> AsrBundle:
         return AsrBundle(task.model, config.features, data.tokenizer, data.normalizer, config.decoder,
-                         {**info, "skipped": data.skipped, "train_manifest": config.data.train})
+                         {**info, "skipped": data.skipped, "skipped_steps": task.skipped_steps,
+                          "train_manifest": config.data.train})
 
     ckpt_dir = exp_dir / "checkpoints"
     callbacks: list[Callback] = [
@@ -305,6 +337,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         log_every_n_steps=config.trainer.log_every_n_steps,
         check_val_every_n_epoch=config.trainer.check_val_every_n_epoch,
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
         # A resumed run gets the next logs/version_N (Lightning's CSV writer would overwrite the old file);
         # TensorBoard appends a new event file to the same folder.
         logger=[CSVLogger(exp_dir, name="logs"), TensorBoardLogger(exp_dir, name="tensorboard", version="")],
@@ -318,9 +351,12 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         last = ckpt_dir / "last.ckpt"
         if not last.is_file():
             raise ConfigError(f"--resume: no checkpoint to resume from at {last}")
+        # A damaged file gets a one-line error here, rather than a traceback from inside Lightning.
+        check_training_checkpoint(last)
         ckpt_path = str(last)
     sampler.set_epoch(0)
-    trainer.fit(task, train_loader, dev_loader, ckpt_path=ckpt_path)
+    # weights_only: a checkpoint holding pickled code is refused, never run (it may come from anywhere).
+    trainer.fit(task, train_loader, dev_loader, ckpt_path=ckpt_path, weights_only=True)
     if task.skipped_steps:
         log.warning("skipped %d steps with a non-finite loss or gradient", task.skipped_steps)
     best = exp_dir / "model_best.pt"
