@@ -56,8 +56,27 @@ def _check_wav_complete(path: Path) -> None:
             handle.seek(chunk_size + (chunk_size & 1), 1)
 
 
-def audio_info(path: str | os.PathLike) -> tuple[int, int, float]:
-    """Return ``(sample_rate, frames, duration_seconds)`` from the header, without decoding."""
+def _open(path: Path) -> sf.SoundFile:
+    try:
+        return sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        # libsndfile's own reason ("Format not recognised", "file is malformed") says which it is.
+        raise AudioError(f"{path}: cannot open as audio, not an audio file or a damaged header ({exc})") from None
+
+
+def _decode_error(path: Path, exc: Exception) -> AudioError:
+    return AudioError(f"{path}: cannot decode audio, the file is truncated or corrupt ({exc})")
+
+
+def audio_info(path: str | os.PathLike, verify: bool = True) -> tuple[int, int, float]:
+    """Return ``(sample_rate, frames, duration_seconds)`` from the header, without decoding the whole file.
+
+    ``verify`` also checks, cheaply, that the samples the header promises are there: a WAV's data chunk
+    is complete, and the last 0.1 s decode (a cut-off FLAC fails to seek there, a cut MP3 reads short).
+    Corpus importers call this for every file, so a truncated file is a logged skip at import rather than
+    an error that stops training later. NaN samples and damage in the middle of a compressed file still
+    need a full decode to be found (load_audio reports them, naming the file).
+    """
     path = Path(path)
     _check_path(path)
     try:
@@ -66,6 +85,18 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int, float]:
         raise AudioError(f"{path}: cannot read audio header ({exc})") from None
     if info.frames <= 0:
         raise AudioError(f"{path}: holds no samples")
+    if verify:
+        _check_wav_complete(path)
+        with _open(path) as handle:
+            tail = min(handle.frames, max(1, handle.samplerate // 10))
+            try:
+                handle.seek(handle.frames - tail)
+                got = handle.read(tail, dtype="float32", always_2d=True).shape[0]
+            except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+                raise _decode_error(path, exc) from None
+            if got < tail:
+                raise AudioError(f"{path}: truncated: the header promises {handle.frames} samples, "
+                                 f"the last {tail - got} of them are missing or unreadable")
     return info.samplerate, info.frames, info.frames / info.samplerate
 
 
@@ -74,16 +105,16 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0, duration: float | N
     path = Path(path)
     _check_path(path)
     _check_wav_complete(path)
-    try:
-        with sf.SoundFile(str(path)) as handle:
-            rate = handle.samplerate
+    with _open(path) as handle:
+        rate = handle.samplerate
+        try:
             start = int(round(offset * rate))
             if start:
                 handle.seek(start)
             frames = -1 if duration is None else int(round(duration * rate))
             data = handle.read(frames, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot decode audio, the file is truncated or corrupt ({exc})") from None
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise _decode_error(path, exc) from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: holds no samples" + (f" at offset {offset}s" if offset else ""))
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -120,7 +151,7 @@ def _mono_block(handle: sf.SoundFile, frames: int, path: Path) -> np.ndarray:
     try:
         data = handle.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot decode audio, the file is truncated or corrupt ({exc})") from None
+        raise _decode_error(path, exc) from None
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(mono).all():
         raise AudioError(f"{path}: contains NaN or Inf samples")
@@ -139,11 +170,7 @@ def stream_audio(path: str | os.PathLike, sample_rate: int, chunk_seconds: float
         raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
     _check_path(path)
     _check_wav_complete(path)
-    try:
-        handle = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot decode audio, the file is truncated or corrupt ({exc})") from None
-    with handle:
+    with _open(path) as handle:
         rate = handle.samplerate
         orig, new = _resampler_kernel_key(rate, sample_rate)
         resampler = AT.Resample(orig, new) if orig != new else None

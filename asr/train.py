@@ -297,6 +297,19 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     """Train a model as configured; returns the path of the best model file."""
     exp_dir = Path(config.trainer.exp_dir).absolute()
     exp_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = exp_dir / "checkpoints"
+    ckpt_path = None
+    if resume:
+        last = ckpt_dir / "last.ckpt"
+        if not last.is_file():
+            raise ConfigError(f"--resume: no checkpoint to resume from at {last}")
+        # Checked before the features are computed: a damaged or unsafe file is a one-line error, at once.
+        check_training_checkpoint(last)
+        ckpt_path = str(last)
+        # A run killed while saving leaves its temporary file behind (the checkpoint itself is intact).
+        for stale in ckpt_dir.glob(".*.ckpt.*.tmp"):
+            log.info("removing %s, left by an interrupted save", stale)
+            stale.unlink(missing_ok=True)
     set_threads(config.trainer.threads)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     data = prepare_data(config, cache_dir=exp_dir / "cache")
@@ -319,7 +332,6 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                          {**info, "skipped": data.skipped, "skipped_steps": task.skipped_steps,
                           "train_manifest": config.data.train})
 
-    ckpt_dir = exp_dir / "checkpoints"
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_wer", mode="min", save_last=True),
         ExportModel(exp_dir, bundle_for),
@@ -346,14 +358,6 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         num_sanity_val_steps=0,
         enable_model_summary=False,
     )
-    ckpt_path = None
-    if resume:
-        last = ckpt_dir / "last.ckpt"
-        if not last.is_file():
-            raise ConfigError(f"--resume: no checkpoint to resume from at {last}")
-        # A damaged file gets a one-line error here, rather than a traceback from inside Lightning.
-        check_training_checkpoint(last)
-        ckpt_path = str(last)
     sampler.set_epoch(0)
     # weights_only: a checkpoint holding pickled code is refused, never run (it may come from anywhere).
     trainer.fit(task, train_loader, dev_loader, ckpt_path=ckpt_path, weights_only=True)

@@ -7,6 +7,7 @@ Each line is an object with ``id``, ``audio`` (path relative to the manifest's f
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,8 +62,15 @@ def _parse_line(raw: str, path: Path, line_no: int) -> Utterance:
     for key, kind in _OPTIONAL.items():
         if key in obj and obj[key] is not None and not isinstance(obj[key], kind):
             raise ManifestError(f"{where}: field '{key}' has the wrong type ({type(obj[key]).__name__})")
-    if obj["duration"] <= 0:
-        raise ManifestError(f"{where}: duration must be positive, got {obj['duration']}")
+    for key in ("id", "audio"):
+        if not obj[key].strip():
+            raise ManifestError(f"{where}: field '{key}' is empty")
+    # json.loads accepts NaN and Infinity; either would poison the length buckets and batch sizes.
+    if not math.isfinite(obj["duration"]) or obj["duration"] <= 0:
+        raise ManifestError(f"{where}: duration must be a positive number, got {obj['duration']}")
+    offset = obj.get("offset")
+    if offset is not None and (not math.isfinite(offset) or offset < 0):
+        raise ManifestError(f"{where}: offset must be a number of seconds >= 0, got {offset}")
     audio = Path(obj["audio"])
     if not audio.is_absolute():
         audio = path.parent / audio  # relative to the manifest, never the current directory
@@ -83,15 +91,25 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
         raise ManifestError(f"{path}: manifest not found")
     utterances: list[Utterance] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            utt = _parse_line(raw, path, line_no)
-            if utt.id in seen:
-                raise ManifestError(f"{path}:{line_no}: duplicate id '{utt.id}' (first on line {seen[utt.id]})")
-            seen[utt.id] = line_no
-            utterances.append(utt)
+    try:
+        with open(path, "rb") as handle:
+            for line_no, raw_bytes in enumerate(handle, start=1):
+                try:
+                    # utf-8-sig on the first line: editors on Windows often start a file with a byte-order mark.
+                    raw = raw_bytes.decode("utf-8-sig" if line_no == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ManifestError(
+                        f"{path}:{line_no}: not valid UTF-8 ({exc.reason} at byte {exc.start} of the line)"
+                    ) from None
+                if not raw.strip():
+                    continue
+                utt = _parse_line(raw, path, line_no)
+                if utt.id in seen:
+                    raise ManifestError(f"{path}:{line_no}: duplicate id '{utt.id}' (first on line {seen[utt.id]})")
+                seen[utt.id] = line_no
+                utterances.append(utt)
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not utterances:
         raise ManifestError(f"{path}: manifest is empty")
     return utterances

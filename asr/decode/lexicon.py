@@ -1,4 +1,9 @@
-"""Lexicons for constrained decoding: each word spelled with the model's characters, ending in ``|``."""
+"""Lexicons for constrained decoding: each word spelled with the model's characters.
+
+Spellings carry no trailing ``|``: our tokenizer emits ``|`` only between words, never after the last one,
+so a spelling that demanded it would make the decoder steal the final character's frame for it. The
+decoder treats ``|`` as the silence token between words instead.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +27,10 @@ class LexiconError(AsrError):
 
 
 def spell(word: str, tokenizer: CharTokenizer) -> list[str] | None:
-    """The token spelling of ``word`` (characters then ``|``), or None if the model cannot spell it."""
+    """The token spelling of ``word`` (its characters), or None if the model cannot spell it."""
     if not word or tokenizer.unknown_chars(word) or WORD_SEP in word:
         return None
-    return [*word, WORD_SEP]
+    return list(word)
 
 
 def lexicon_from_words(words: Iterable[str], tokenizer: CharTokenizer, source: str = "") -> dict[str, list[str]]:
@@ -49,7 +54,7 @@ def lexicon_from_words(words: Iterable[str], tokenizer: CharTokenizer, source: s
 
 
 def read_lexicon(path: str | os.PathLike, tokenizer: CharTokenizer) -> dict[str, list[str]]:
-    """Read ``word`` lines (a word list) or ``word t1 t2 ... |`` lines (a lexicon).
+    """Read ``word`` lines (a word list) or ``word t1 t2 ...`` lines (a lexicon; a trailing ``|`` is dropped).
 
     Spellings are checked against the model's tokens; a line that does not fit is reported with its file
     and line number and left out, so a typo cannot reach the C++ decoder.
@@ -76,8 +81,11 @@ def read_lexicon(path: str | os.PathLike, tokenizer: CharTokenizer) -> dict[str,
                     log.warning("%s:%d: tokens %s are not in the model's vocabulary, %r skipped",
                                 path, line_no, bad, word)
                     continue
-                if spelling[-1] != WORD_SEP:
-                    spelling = [*spelling, WORD_SEP]
+                while spelling and spelling[-1] == WORD_SEP:
+                    spelling = spelling[:-1]
+                if not spelling or WORD_SEP in spelling:
+                    log.warning("%s:%d: %r has no spelling besides the word separator, skipped", path, line_no, word)
+                    continue
             lexicon.setdefault(word, spelling)
     if not lexicon:
         raise LexiconError(f"{path}: no usable entries")

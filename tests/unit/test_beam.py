@@ -133,3 +133,13 @@ def test_hotword_parsing(tmp_path):
     with pytest.raises(HotwordError, match=str(empty)):
         read_hotwords(empty, 1.0)
     assert math.isclose(parse_hotword("x", 4.0).boost, 4.0)
+
+
+def test_lexicon_decoding_keeps_the_last_character_of_the_last_word(tmp_path, arpa):
+    # No blank or separator after the final letter: the model never emits '|' after the last word.
+    lp = emissions(spelled("cat sat")[:-1])
+    words = tmp_path / "words.txt"
+    words.write_text("cat\nsat\nsa\n")
+    assert build_decoder(DecoderConfig(kind="beam", lexicon=str(words)), TOK).decode(lp, 0.04).text == "cat sat"
+    with_lm = DecoderConfig(kind="beam", lexicon="lm", lm=arpa, lm_weight=1.0)
+    assert build_decoder(with_lm, TOK).decode(lp, 0.04).text == "cat sat"

@@ -16,9 +16,9 @@ import random
 import re
 from pathlib import Path
 
-from asr.audio import audio_info
 from asr.data.manifest import Utterance, write_manifest
-from asr.errors import AsrError, AudioError, ManifestError
+from asr.data.scan import readable_duration
+from asr.errors import AsrError, ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,8 @@ def _read_recordings(recordings: Path) -> list[tuple[Utterance, int]]:
         if not match:
             log.warning("%s: not an FSDD recording name (<digit>_<speaker>_<index>.wav), skipped", wav)
             continue
-        try:
-            duration = audio_info(wav)[2]
-        except AudioError as exc:
-            log.warning("skipping unreadable recording: %s", exc)
+        duration = readable_duration(wav)
+        if duration is None:
             continue
         digit, speaker, index = match.groups()
         utt = Utterance(id=wav.stem, audio=str(wav), duration=duration, text=DIGIT_WORDS[int(digit)], speaker=speaker)

@@ -11,9 +11,9 @@ import os
 import re
 from pathlib import Path
 
-from asr.audio import audio_info
 from asr.data.manifest import Utterance, write_manifest
-from asr.errors import AudioError, ManifestError
+from asr.data.scan import readable_duration
+from asr.errors import ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,8 @@ def prepare_yesno(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, dev
         if not _LABELS.match(wav.stem):
             log.warning("%s: not a yesno recording (the name is not a 0/1 label sequence), skipped", wav)
             continue
-        try:
-            duration = audio_info(wav)[2]
-        except AudioError as exc:
-            log.warning("skipping unreadable recording: %s", exc)
+        duration = readable_duration(wav)
+        if duration is None:
             continue
         split = "train" if wav.stem.startswith("0") else "test"
         splits[split].append(Utterance(id=wav.stem, audio=str(wav), duration=duration, text=yesno_transcript(wav.stem)))

@@ -11,9 +11,9 @@ import logging
 import os
 from pathlib import Path
 
-from asr.audio import audio_info
 from asr.data.manifest import Utterance
-from asr.errors import AudioError, ManifestError
+from asr.data.scan import readable_duration
+from asr.errors import ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,8 @@ def import_audio_folder(root: str | os.PathLike) -> list[Utterance]:
             # Two files map to one id ('a.wav' and 'a.flac', or 'x/y.wav' and 'x-y.wav'): which is meant is a guess.
             raise ManifestError(f"{audio}: id '{utt_id}' is also the id of {sources[utt_id]}; rename one of them")
         sources[utt_id] = audio
-        try:
-            duration = audio_info(audio)[2]
-        except AudioError as exc:
-            log.warning("skipping unreadable audio: %s", exc)
+        duration = readable_duration(audio)
+        if duration is None:
             unreadable.append(audio)
             continue
         utterances.append(

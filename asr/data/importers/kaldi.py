@@ -16,9 +16,9 @@ import os
 import re
 from pathlib import Path
 
-from asr.audio import audio_info
 from asr.data.manifest import Utterance
-from asr.errors import AudioError, ManifestError
+from asr.data.scan import readable_duration
+from asr.errors import ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +157,7 @@ def import_kaldi_dir(data_dir: str | os.PathLike, audio_root: str | os.PathLike 
 
     def duration_of(rec: str) -> float | None:
         if rec not in durations:
-            try:
-                durations[rec] = audio_info(recordings[rec])[2]
-            except AudioError as exc:
-                log.warning("%s: skipping recording '%s': %s", scp_path, rec, exc)
-                durations[rec] = None
+            durations[rec] = readable_duration(recordings[rec], where=f"{scp_path}: recording '{rec}'")
         return durations[rec]
 
     utterances: list[Utterance] = []
