@@ -37,7 +37,9 @@ class DecoderConfig:
 
     kind: str = "greedy"  # greedy | beam
     beam_size: int = 50
-    beam_size_token: int = 0  # tokens considered per frame; 0 = all
+    # Tokens considered per frame (best acoustic scores first); 0 = all. 8 made lexicon-free LM decoding 3x
+    # faster than 0 on the demo dev set at the same WER: every candidate costs a Python LM call.
+    beam_size_token: int = 8
     beam_threshold: float = 25.0
     lm: str = ""  # word n-gram LM in ARPA format; "" = none
     lexicon: str = ""  # "" = lexicon-free; a lexicon or word-list file; "lm" = the LM's vocabulary

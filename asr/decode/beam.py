@@ -65,8 +65,8 @@ class WordLmAdapter(CTCDecoderLM):
                 self.prefix_boost[first[:i]] = max(self.prefix_boost.get(first[:i], 0.0), share)
         # Enough history for the LM and for matching the longest hotword phrase.
         self.context_len = max(self.order - 1, max((len(h.words) for h in hotwords), default=1) - 1)
-        # state -> (context words, partial word, prefix bonus already given)
-        self.states: dict[CTCDecoderLMState, tuple[tuple[str, ...], str, float]] = {}
+        # state -> (context words, partial word, prefix bonus already given, {token: (child, score)})
+        self.states: dict[CTCDecoderLMState, tuple[tuple[str, ...], str, float, dict]] = {}
         self._word_cache: dict[tuple[tuple[str, ...], str], float] = {}
 
     def _word_logprob(self, context: tuple[str, ...], word: str) -> float:
@@ -86,34 +86,43 @@ class WordLmAdapter(CTCDecoderLM):
         return (context + (word,))[-self.context_len:] if self.context_len else ()
 
     def start(self, start_with_nothing: bool) -> CTCDecoderLMState:
+        # One utterance's states die with it; without this reset memory grows with every decode.
+        self.states.clear()
         state = CTCDecoderLMState()
-        self.states[state] = (("<s>",), "", 0.0)
+        self.states[state] = (("<s>",), "", 0.0, {})
         return state
 
     def score(self, state: CTCDecoderLMState, usr_token_idx: int) -> tuple[CTCDecoderLMState, float]:
-        child = state.child(usr_token_idx)
-        context, partial, given = self.states[state]
+        context, partial, given, memo = self.states[state]
+        # The beam offers the same (state, token) pair again on every frame a hypothesis survives.
+        hit = memo.get(usr_token_idx)
+        if hit is None:
+            hit = memo[usr_token_idx] = self._expand(state, usr_token_idx, context, partial, given)
+        return hit
+
+    def _expand(
+        self, state: CTCDecoderLMState, idx: int, context: tuple[str, ...], partial: str, given: float
+    ) -> tuple[CTCDecoderLMState, float]:
+        child = state.child(idx)
         if self.word_list is not None:  # lexicon mode: a whole word
-            word = self.word_list[usr_token_idx]
-            score = self._word_logprob(context, word)
-            self.states.setdefault(child, (self._next_context(context, word), "", 0.0))
-            return child, score
-        if usr_token_idx == self.sep:
+            word = self.word_list[idx]
+            self.states.setdefault(child, (self._next_context(context, word), "", 0.0, {}))
+            return child, self._word_logprob(context, word)
+        if idx == self.sep:
             if not partial:
-                self.states.setdefault(child, (context, "", 0.0))
+                self.states.setdefault(child, (context, "", 0.0, {}))
                 return child, 0.0
-            score = self._word_logprob(context, partial) - given / self.lm_weight
-            self.states.setdefault(child, (self._next_context(context, partial), "", 0.0))
-            return child, score
-        new_partial = partial + self.symbols[usr_token_idx]
+            self.states.setdefault(child, (self._next_context(context, partial), "", 0.0, {}))
+            return child, self._word_logprob(context, partial) - given / self.lm_weight
+        new_partial = partial + self.symbols[idx]
         # The prefix bonus follows the partial word: it grows while the word can still become a hotword
         # and drops to zero (taking back what was given) the moment it cannot.
         target = self.prefix_boost.get(new_partial, 0.0)
-        self.states.setdefault(child, (context, new_partial, target))
+        self.states.setdefault(child, (context, new_partial, target, {}))
         return child, (target - given) / self.lm_weight
 
     def finish(self, state: CTCDecoderLMState) -> tuple[CTCDecoderLMState, float]:
-        context, partial, given = self.states[state]
+        context, partial, given, _ = self.states[state]
         score = 0.0
         if partial:
             score += self._word_logprob(context, partial) - given / self.lm_weight
@@ -121,7 +130,7 @@ class WordLmAdapter(CTCDecoderLM):
         if self.arpa is not None:
             score += self.arpa.score("</s>", context)
         child = state.child(-1)
-        self.states.setdefault(child, (context, "", 0.0))
+        self.states.setdefault(child, (context, "", 0.0, {}))
         return child, score
 
 

@@ -140,31 +140,42 @@ class _FullDisk(io.RawIOBase):
         return self.inner.fileno()
 
     def close(self) -> None:
+        super().close()  # flushes through self.flush while the inner file is still open
         self.inner.close()
-        super().close()
 
 
 class _OsWithFullDisk:
-    """``os`` as ``asr.io_utils`` sees it, except that ``fdopen`` hands out :class:`_FullDisk` files."""
+    """``os`` as ``asr.io_utils`` sees it, but with a disk that fills up after ``budget`` bytes.
 
-    def __init__(self, budget: int):
-        self.budget = budget
+    ``at_fsync``: the writes succeed and ``fsync`` reports the full disk, as file systems with delayed
+    allocation do.
+    """
 
-    def fdopen(self, fd: int, *args, **kwargs) -> _FullDisk:
-        return _FullDisk(os.fdopen(fd, *args, **kwargs), self.budget)
+    def __init__(self, budget: int, at_fsync: bool):
+        self.budget, self.at_fsync = budget, at_fsync
+
+    def fdopen(self, fd: int, *args, **kwargs) -> io.IOBase:
+        handle = os.fdopen(fd, *args, **kwargs)
+        return handle if self.at_fsync else _FullDisk(handle, self.budget)
+
+    def fsync(self, fd: int) -> None:
+        if self.at_fsync:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        os.fsync(fd)
 
     def __getattr__(self, name: str):
         return getattr(os, name)
 
 
 @pytest.fixture
-def disk_full(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+def disk_full(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """``disk_full(n)``: from now on, every file written through ``atomic_write`` fails with ENOSPC after n bytes.
 
-    Only ``asr.io_utils`` is affected, so pytest and the rest of the process keep a working disk.
+    ``disk_full(at_fsync=True)`` fails at the final fsync instead. Only ``asr.io_utils`` is affected, so
+    pytest and the rest of the process keep a working disk.
     """
 
-    def install(budget: int) -> None:
-        monkeypatch.setattr("asr.io_utils.os", _OsWithFullDisk(budget))
+    def install(budget: int = 0, at_fsync: bool = False) -> None:
+        monkeypatch.setattr("asr.io_utils.os", _OsWithFullDisk(budget, at_fsync))
 
     return install
