@@ -63,7 +63,7 @@ def _decoder_overrides(args: argparse.Namespace) -> dict:
     """Decoder flags given on the command line; the rest comes from the settings stored with the model."""
     overrides = {}
     for flag, key in (("decoder", "kind"), ("lexicon", "lexicon"), ("beam_size", "beam_size"),
-                      ("beam_threshold", "beam_threshold"), ("lm_weight", "lm_weight"),
+                      ("beam_size_token", "beam_size_token"), ("beam_threshold", "beam_threshold"), ("lm_weight", "lm_weight"),
                       ("word_score", "word_score"), ("nbest", "nbest"), ("hotword_boost", "hotword_boost")):
         if getattr(args, flag) is not None:
             overrides[key] = getattr(args, flag)
@@ -86,6 +86,7 @@ def _add_decoder_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lexicon", help="lexicon or word-list file, or 'lm' for the LM's vocabulary; "
                    "'' for lexicon-free decoding")
     g.add_argument("--beam-size", type=int)
+    g.add_argument("--beam-size-token", type=int, help="tokens tried per frame (0 = all)")
     g.add_argument("--beam-threshold", type=float)
     g.add_argument("--lm-weight", type=float)
     g.add_argument("--word-score", type=float)
