@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from asr.model import CtcModel, ModelConfig
 from asr.text import CharTokenizer, NormalizerConfig, TextNormalizer
 
 FORMAT_VERSION = 1
+
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 @dataclass
@@ -70,10 +73,15 @@ def _safe_load(path: Path, what: str) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path}: refused to load: the file holds objects other than tensors and plain data "
-            f"(it could run code), or is damaged ({str(exc).splitlines()[0]})"
-        ) from None
+        # torch's message advises retrying with weights_only=False, the one thing never to do with such a file.
+        found = _UNSAFE_GLOBAL.search(str(exc))
+        if found:
+            raise CheckpointError(
+                f"{path}: refused to load: the file holds a pickled Python object ({found.group(1)}), not only "
+                "tensors and plain data, and loading it could run code"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable {what} (truncated or corrupt: not a torch.save file "
+                              "of tensors and plain data)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable {what} (truncated or corrupt: {exc})") from None
 
