@@ -21,7 +21,7 @@ from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decod
 from asr.decode import DecoderConfig, Hypothesis
 from asr.decode.greedy import words_from_tokens
 from asr.decode.hotwords import Hotword, HotwordError, parse_hotword, read_hotwords
-from asr.decode.lexicon import lexicon_from_words, read_lexicon, write_lexicon
+from asr.decode.lexicon import LexiconError, lexicon_from_words, read_lexicon, write_lexicon
 from asr.errors import ConfigError
 from asr.text import BLANK, WORD_SEP, CharTokenizer, TextNormalizer
 
@@ -134,6 +134,16 @@ class WordLmAdapter(CTCDecoderLM):
         return child, score
 
 
+def check_lexicon_against_lm(lexicon: dict, lm_vocab: set[str], lexicon_path: str, lm_path: str) -> None:
+    """Lexicon words the LM never saw are scored as <unk>: say so, and refuse a lexicon the LM cannot score."""
+    missing = [w for w in lexicon if w not in lm_vocab]
+    if len(missing) == len(lexicon):
+        raise LexiconError(f"{lexicon_path}: none of its {len(lexicon)} words is in the LM vocabulary of {lm_path}")
+    if missing:
+        log.warning("%s: %d of %d words are not in the LM vocabulary of %s and will be scored as <unk>: %s",
+                    lexicon_path, len(missing), len(lexicon), lm_path, ", ".join(missing[:10]))
+
+
 def _decoder_word_list(lexicon_path: Path) -> list[str]:
     """Words by the index torchaudio's decoder will use (it builds the same dictionary from the same file)."""
     from flashlight.lib.text.dictionary import create_word_dict, load_words
@@ -162,6 +172,8 @@ class BeamDecoder:
                 lexicon = lexicon_from_words(sorted(arpa.vocab), tokenizer, source=config.lm)
             else:
                 lexicon = read_lexicon(config.lexicon, tokenizer)
+                if arpa is not None:
+                    check_lexicon_against_lm(lexicon, set(arpa.vocab), config.lexicon, config.lm)
             for hw in hotwords:
                 lexicon.update(lexicon_from_words(hw.words, tokenizer, source="hotwords"))
         self._tmp = tempfile.TemporaryDirectory(prefix="asr-lexicon-")

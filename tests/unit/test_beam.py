@@ -143,3 +143,25 @@ def test_lexicon_decoding_keeps_the_last_character_of_the_last_word(tmp_path, ar
     assert build_decoder(DecoderConfig(kind="beam", lexicon=str(words)), TOK).decode(lp, 0.04).text == "cat sat"
     with_lm = DecoderConfig(kind="beam", lexicon="lm", lm=arpa, lm_weight=1.0)
     assert build_decoder(with_lm, TOK).decode(lp, 0.04).text == "cat sat"
+
+
+def test_lexicon_that_does_not_match_the_lm_is_reported(tmp_path, arpa, caplog):
+    from asr.decode.lexicon import LexiconError
+
+    partly = tmp_path / "partly.txt"
+    partly.write_text("cat\ndog\n")
+    build_decoder(DecoderConfig(kind="beam", lexicon=str(partly), lm=arpa), TOK)
+    assert f"{partly}: 1 of 2 words are not in the LM vocabulary" in caplog.text
+    unrelated = tmp_path / "unrelated.txt"
+    unrelated.write_text("dog\nbird\n")
+    with pytest.raises(LexiconError, match="none of its 2 words"):
+        build_decoder(DecoderConfig(kind="beam", lexicon=str(unrelated), lm=arpa), TOK)
+
+
+def test_malformed_arpa_is_an_error_naming_file_and_line(tmp_path):
+    from asr.lm.arpa import LmError
+
+    broken = tmp_path / "broken.arpa"
+    broken.write_text(ARPA.replace("-0.3\tcat sat", "-0.3\tcat"))  # a 2-gram with one word
+    with pytest.raises(LmError, match=f"{broken}:"):
+        build_decoder(DecoderConfig(kind="beam", lm=str(broken)), TOK)
