@@ -72,7 +72,7 @@ def audio_info(path: str | os.PathLike, verify: bool = True) -> tuple[int, int, 
     """Return ``(sample_rate, frames, duration_seconds)`` from the header, without decoding the whole file.
 
     ``verify`` also checks, cheaply, that the samples the header promises are there: a WAV's data chunk
-    is complete, and the last 0.1 s decode (a cut-off FLAC fails to seek there, a cut MP3 reads short).
+    is complete, and the last 0.1 s decode (a cut-off FLAC or Ogg fails to seek there or reads short).
     Corpus importers call this for every file, so a truncated file is a logged skip at import rather than
     an error that stops training later. NaN samples and damage in the middle of a compressed file still
     need a full decode to be found (load_audio reports them, naming the file).
@@ -94,7 +94,8 @@ def audio_info(path: str | os.PathLike, verify: bool = True) -> tuple[int, int, 
                 got = handle.read(tail, dtype="float32", always_2d=True).shape[0]
             except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
                 raise _decode_error(path, exc) from None
-            if got < tail:
+            # MP3 headers only estimate the length (VBR without a Xing frame): a short read there is no proof.
+            if got < tail and handle.format != "MP3":
                 raise AudioError(f"{path}: truncated: the header promises {handle.frames} samples, "
                                  f"the last {tail - got} of them are missing or unreadable")
     return info.samplerate, info.frames, info.frames / info.samplerate
@@ -177,8 +178,9 @@ def stream_audio(path: str | os.PathLike, sample_rate: int, chunk_seconds: float
         # Blocks and context are whole multiples of `orig` input samples (= `new` output samples): a block
         # boundary is then a point of both grids, and output sample j sees the same inputs as in one pass.
         step = orig if resampler is not None else 1
-        block = max(1, round(chunk_seconds * rate / step)) * step
         context = step * math.ceil(resampler.width / step) if resampler is not None else 0
+        # A block at least as long as the context, so the next block alone supplies the right-hand context.
+        block = max(1, round(chunk_seconds * rate / step), context // step) * step
 
         left = np.zeros(0, dtype=np.float32)
         current = _mono_block(handle, block, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -333,7 +334,12 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                           "train_manifest": config.data.train})
 
     callbacks: list[Callback] = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_wer", mode="min", save_last=True),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_wer", mode="min"),
+        # last.ckpt gets its own unmonitored saver: since Lightning 2.x, save_last=True on the monitored one
+        # rewrites last.ckpt only when dev WER improves, so a run killed during a plateau would resume from
+        # its last improvement, not its last epoch. No version counter: a stale last.ckpt is overwritten,
+        # never left beside a last-v1.ckpt for --resume to pick up.
+        ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
         ExportModel(exp_dir, bundle_for),
         ThroughputMeter(config.features.hop_length / config.features.sample_rate),
     ]
@@ -360,7 +366,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     )
     sampler.set_epoch(0)
     # weights_only: a checkpoint holding pickled code is refused, never run (it may come from anywhere).
-    trainer.fit(task, train_loader, dev_loader, ckpt_path=ckpt_path, weights_only=True)
+    # Lightning before 2.5 lacks the argument; there check_training_checkpoint above has already vetted the file.
+    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    trainer.fit(task, train_loader, dev_loader, ckpt_path=ckpt_path, **safe)
     if task.skipped_steps:
         log.warning("skipped %d steps with a non-finite loss or gradient", task.skipped_steps)
     best = exp_dir / "model_best.pt"

@@ -92,6 +92,17 @@ def test_unreadable_file(tmp_path: Path, tone: Tone, cli, tiny_model: Path) -> N
     assert str(path) in cli("transcribe", tiny_model, path).error_line
 
 
+def test_unreadable_file_simulated(tmp_path: Path, tone: Tone, cli, tiny_model: Path, monkeypatch) -> None:
+    """The same path where the test runs as root: the permission check is what denies, as it would for a user."""
+    path = tmp_path / "locked.wav"
+    sf.write(path, tone(RATE, 1.0), RATE)
+    real_access = os.access
+    monkeypatch.setattr("asr.audio.os.access", lambda p, mode: False if Path(p) == path else real_access(p, mode))
+    with pytest.raises(AudioError, match=f"{path}: permission denied"):
+        load_audio(path, 16000)
+    assert str(path) in cli("transcribe", tiny_model, path).error_line
+
+
 def test_bad_audio_in_a_corpus_import_is_a_counted_logged_skip(tmp_path: Path, tone: Tone, caplog) -> None:
     """A Kaldi dir listing every kind of bad file beside one good one imports the good one and counts the rest."""
     sf.write(tmp_path / "good.wav", tone(RATE, 1.0), RATE)
@@ -178,8 +189,11 @@ def test_two_hour_file_streams_in_flat_memory(tmp_path: Path, tone: Tone) -> Non
         for _ in range(hours * 60):
             out.write(minute)
     sf.write(short_file, minute, rate, subtype="PCM_16")
-    result = subprocess.run([sys.executable, "-c", _STREAM_2H, str(long_file), str(short_file)],
-                            capture_output=True, text=True, timeout=300, check=True)
+    try:
+        result = subprocess.run([sys.executable, "-c", _STREAM_2H, str(long_file), str(short_file)],
+                                capture_output=True, text=True, timeout=300, check=True)
+    finally:
+        long_file.unlink()  # pytest keeps the last runs' temp folders; 115 MB each is not worth keeping
     samples, growth, total = result.stdout.split()
     full_signal_bytes = hours * 3600 * 16000 * 4  # float32 at 16 kHz: 460 MB
     assert int(samples) == hours * 3600 * 16000  # every sample, resampled to 16 kHz
@@ -195,7 +209,7 @@ def test_stream_matches_load_audio_on_a_shorter_file(tmp_path: Path) -> None:
     path = tmp_path / "noise.wav"
     sf.write(path, (0.2 * rng.standard_normal((int(44100 * 3.7), 2))).astype(np.float32), 44100, subtype="FLOAT")
     whole = load_audio(path, 16000)
-    for chunk in (0.1, 1.0, 60.0):
+    for chunk in (0.001, 0.1, 1.0, 60.0):  # 0.001: shorter than the filter; blocks grow to fit it
         streamed = torch.cat(list(stream_audio(path, 16000, chunk_seconds=chunk)))
         assert streamed.shape == whole.shape
         assert torch.allclose(streamed, whole, atol=1e-4), chunk

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,11 @@ def test_training_checkpoint(tmp_path: Path, disk_full) -> None:
         io.save_checkpoint({"global_step": 9, "state_dict": {"w": torch.zeros(10_000)}}, last)
     assert torch.load(last, weights_only=True)["global_step"] == 5
     _only(tmp_path, "last.ckpt")
+
+
+def test_training_outputs_through_the_cli(tiny_corpus: Path, overrides, disk_full, cli) -> None:
+    """The first large output of a run (the feature cache) hits the full disk: one line, no traceback."""
+    disk_full(20_000)
+    line = cli("train", *overrides(tiny_corpus)).error_line
+    assert re.match(rf"asr: error: {re.escape(str(tiny_corpus / 'exp'))}/\S+: cannot write \(No space left", line)
+    assert not list((tiny_corpus / "exp").rglob("*.tmp"))
