@@ -62,11 +62,12 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _decoder_overrides(args: argparse.Namespace) -> dict:
     """Decoder flags given on the command line; the rest comes from the settings stored with the model."""
     overrides = {}
-    for flag, key in (("decoder", "kind"), ("lexicon", "lexicon"), ("beam_size", "beam_size"),
-                      ("beam_size_token", "beam_size_token"), ("beam_threshold", "beam_threshold"), ("lm_weight", "lm_weight"),
-                      ("word_score", "word_score"), ("nbest", "nbest"), ("hotword_boost", "hotword_boost")):
-        if getattr(args, flag) is not None:
-            overrides[key] = getattr(args, flag)
+    if args.decoder is not None:
+        overrides["kind"] = args.decoder
+    for key in ("lexicon", "beam_size", "beam_size_token", "beam_threshold", "lm_weight", "word_score", "nbest",
+                "hotword_boost"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
     if args.lm is not None:
         overrides["lm"] = str(Path(args.lm).absolute()) if args.lm else ""
     if overrides.get("lexicon") not in (None, "", "lm"):
