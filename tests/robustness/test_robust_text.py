@@ -55,8 +55,6 @@ def test_unknown_reference_characters_are_scored_by_asr_test(tiny_corpus: Path, 
     assert hyp["ref"] == "abc xyz"
 
 
-@pytest.mark.xfail(strict=True, reason="asr/evaluate.py does not report reference characters unknown to the model "
-                   "(outside the files this issue may change); see docs/robustness.md")
 def test_unknown_reference_characters_are_reported_by_asr_test(tiny_corpus: Path, tiny_model: Path, cli,
                                                                  caplog) -> None:
     wav = tiny_corpus / "wav"
