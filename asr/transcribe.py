@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from asr.audio import load_audio
+from asr.audio import audio_info, load_audio, stream_audio
 from asr.checkpoint import AsrBundle, load_bundle
-from asr.decode import DecoderConfig, Hypothesis, build_decoder
+from asr.decode import DecoderConfig, Hypothesis, Word, build_decoder
 from asr.features import LogMel
 
 
@@ -24,6 +24,8 @@ class Transcriber:
         decoder: DecoderConfig | None = None,
         max_batch_seconds: float = 120.0,
         decoder_overrides: dict | None = None,
+        long_audio_seconds: float = 60.0,
+        segment_seconds: float = 30.0,
     ):
         """``decoder`` replaces the model's stored decoder settings; ``decoder_overrides`` changes some of them."""
         self.bundle = model if isinstance(model, AsrBundle) else load_bundle(model)
@@ -32,6 +34,10 @@ class Transcriber:
         self.decoder_config = dataclasses.replace(decoder or self.bundle.decoder, **(decoder_overrides or {}))
         self.decoder = build_decoder(self.decoder_config, self.bundle.tokenizer, self.bundle.normalizer)
         self.max_batch_frames = int(max_batch_seconds * self.bundle.features.frame_rate)
+        # Files longer than this are read as a stream and cut into segments at quiet points, so memory
+        # stays flat however long the recording is.
+        self.long_audio_seconds = long_audio_seconds
+        self.segment_seconds = segment_seconds
 
     @property
     def sample_rate(self) -> int:
@@ -68,4 +74,50 @@ class Transcriber:
         return [self.decoder.decode(e, shift) for e in self.emissions(feats)]
 
     def transcribe(self, paths: Sequence[str | os.PathLike]) -> list[Hypothesis]:
-        return self.transcribe_features([self.features(Path(p)) for p in paths])
+        results: list[Hypothesis | None] = [None] * len(paths)
+        short = []
+        for i, path in enumerate(paths):
+            if audio_info(path)[2] > self.long_audio_seconds:
+                results[i] = self.transcribe_long(path)
+            else:
+                short.append(i)
+        for i, hyp in zip(short, self.transcribe_features([self.features(Path(paths[i])) for i in short])):
+            results[i] = hyp
+        return results  # type: ignore[return-value]
+
+    def transcribe_long(self, path: str | os.PathLike) -> Hypothesis:
+        """Decode a recording of any length segment by segment; word times are relative to the file's start."""
+        rate = self.sample_rate
+        segment = int(self.segment_seconds * rate)
+        words: list[Word] = []
+        buffer = torch.zeros(0)
+        offset = 0  # samples of the file before `buffer`
+        for block in stream_audio(path, rate, chunk_seconds=min(10.0, self.segment_seconds)):
+            buffer = torch.cat([buffer, block])
+            while buffer.numel() >= segment:
+                cut = quiet_cut(buffer, segment, rate)
+                words.extend(self._decode_segment(buffer[:cut], offset / rate))
+                buffer, offset = buffer[cut:], offset + cut
+        if buffer.numel():
+            words.extend(self._decode_segment(buffer, offset / rate))
+        return Hypothesis(text=" ".join(w.word for w in words), words=words)
+
+    def _decode_segment(self, samples: torch.Tensor, start: float) -> list[Word]:
+        with torch.no_grad():
+            (hyp,) = self.transcribe_features([self.logmel(samples)])
+        return [Word(w.word, round(w.start + start, 3), round(w.end + start, 3), w.confidence) for w in hyp.words]
+
+
+def quiet_cut(samples: torch.Tensor, segment: int, rate: int, search_seconds: float = 5.0) -> int:
+    """Where to end a segment of at most ``segment`` samples: the quietest 20 ms in its last seconds.
+
+    Cutting in a pause keeps words whole; a bidirectional model cannot carry its state across the cut.
+    """
+    frame = max(1, rate // 50)
+    low = max(frame, segment - int(search_seconds * rate))
+    window = samples[low:segment]
+    usable = (window.numel() // frame) * frame
+    if usable == 0:
+        return segment
+    energy = window[:usable].reshape(-1, frame).pow(2).mean(dim=1)
+    return low + int(energy.argmin()) * frame + frame // 2
