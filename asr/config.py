@@ -54,7 +54,10 @@ class TrainerConfig:
     precision: str = "32-true"
     log_every_n_steps: int = 10
     check_val_every_n_epoch: int = 1
-    early_stop_patience: int = 0  # epochs without dev WER improvement; 0 = off
+    early_stop_patience: int = 0  # epochs without dev improvement (select_by); 0 = off
+    # Dev metric that picks model_best.pt: "wer", or "cer" for models far from usable word accuracy,
+    # where an all-blank epoch (WER 100%) beats one that spells words half right (WER > 100%).
+    select_by: str = "wer"
     progress_bar: bool = True
 
 
@@ -156,6 +159,8 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
     data = apply_overrides(data, overrides or [])
     config = from_dict(TrainConfig, data)
     config.model.validate()
+    if config.trainer.select_by not in ("wer", "cer"):
+        raise ConfigError(f"trainer.select_by must be 'wer' or 'cer', got {config.trainer.select_by!r}")
     return config
 
 

@@ -233,21 +233,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class ExportModel(Callback):
     """Writes self-contained model files (our safe format) beside Lightning's resume checkpoints."""
 
-    def __init__(self, exp_dir: Path, bundle_for: callable):
+    def __init__(self, exp_dir: Path, bundle_for: callable, select_by: str = "wer"):
         self.exp_dir = exp_dir
         self.bundle_for = bundle_for
+        self.metric = f"val_{select_by}"
         self.best: tuple[float, float] = (math.inf, math.inf)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, task: CtcTask) -> None:
         if trainer.sanity_checking:
             return
         metrics = trainer.callback_metrics
-        if "val_wer" not in metrics:
+        if self.metric not in metrics:
             return
-        # Ties in WER are common on small dev sets (several epochs at 0%): the lower dev loss breaks them.
-        score = (float(metrics["val_wer"]), float(metrics.get("val_loss", math.inf)))
-        bundle = self.bundle_for(task, epoch=trainer.current_epoch, step=trainer.global_step, wer=score[0],
-                                 loss=score[1])
+        # Ties are common on small dev sets (several epochs at 0% WER): the lower dev loss breaks them.
+        score = (float(metrics[self.metric]), float(metrics.get("val_loss", math.inf)))
+        bundle = self.bundle_for(task, epoch=trainer.current_epoch, step=trainer.global_step,
+                                 wer=float(metrics["val_wer"]), cer=float(metrics["val_cer"]), loss=score[1])
         save_bundle(bundle, self.exp_dir / "model_last.pt")
         if score < self.best:
             self.best = score
@@ -334,17 +335,18 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                           "train_manifest": config.data.train})
 
     callbacks: list[Callback] = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_wer", mode="min"),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=f"val_{config.trainer.select_by}", mode="min"),
         # last.ckpt gets its own unmonitored saver: since Lightning 2.x, save_last=True on the monitored one
         # rewrites last.ckpt only when dev WER improves, so a run killed during a plateau would resume from
         # its last improvement, not its last epoch. No version counter: a stale last.ckpt is overwritten,
         # never left beside a last-v1.ckpt for --resume to pick up.
         ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
-        ExportModel(exp_dir, bundle_for),
+        ExportModel(exp_dir, bundle_for, config.trainer.select_by),
         ThroughputMeter(config.features.hop_length / config.features.sample_rate),
     ]
     if config.trainer.early_stop_patience > 0:
-        callbacks.append(EarlyStopping("val_wer", patience=config.trainer.early_stop_patience, mode="min"))
+        callbacks.append(EarlyStopping(f"val_{config.trainer.select_by}", mode="min",
+                                       patience=config.trainer.early_stop_patience))
     trainer = L.Trainer(
         default_root_dir=exp_dir,
         max_epochs=config.trainer.max_epochs,

@@ -49,3 +49,9 @@ def test_shipped_configs_load():
     assert confs, "no configs shipped in conf/"
     for conf in confs:
         load_config(conf)
+
+
+def test_select_by_is_checked(tmp_path):
+    assert load_config(None, ["trainer.select_by=cer"]).trainer.select_by == "cer"
+    with pytest.raises(ConfigError, match="select_by"):
+        load_config(None, ["trainer.select_by=loss"])
