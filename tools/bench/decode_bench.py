@@ -147,8 +147,9 @@ def write_results(path_md: Path, info: dict, rows: list[Row], grid: list[Row]) -
         f"Model `{d['model']}`, manifest `{d['manifest']}` ({d['utterances']} utterances, "
         f"{d['audio_s'] / 60:.1f} min of audio), LM `{d['lm']}`. Beam size {d['beam_size']} for every beam "
         "search (pyctcdecode: `beam_width`). RTF = decode seconds / audio seconds, on cached emissions; "
-        "setup (decoder construction, LM loading) is not in it. Pruning differs: ours keeps every token per frame "
-        "(beam_size_token 0) within beam_threshold 25; pyctcdecode's `decode()` skips tokens below log-prob -5 "
+        "setup (decoder construction, LM loading) is not in it. Pruning differs: ours tries the "
+        f"{DecoderConfig().beam_size_token or 'all'} best tokens per frame (beam_size_token) within beam_threshold "
+        f"{DecoderConfig().beam_threshold:g}; pyctcdecode's `decode()` skips tokens below log-prob -5 "
         "(token_min_logp), beams 10 below the best (beam_prune_logp) and beams that share the LM history "
         "(prune_history).", "",
         *table(rows), "",
