@@ -79,6 +79,8 @@ def audio_info(path: str | os.PathLike, verify: bool = True) -> tuple[int, int, 
     """
     path = Path(path)
     _check_path(path)
+    if verify:
+        _check_wav_complete(path)  # first: a cut-off WAV otherwise looks like one with no samples
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
@@ -86,7 +88,6 @@ def audio_info(path: str | os.PathLike, verify: bool = True) -> tuple[int, int, 
     if info.frames <= 0:
         raise AudioError(f"{path}: holds no samples")
     if verify:
-        _check_wav_complete(path)
         with _open(path) as handle:
             tail = min(handle.frames, max(1, handle.samplerate // 10))
             try:

@@ -162,7 +162,7 @@ class CtcTask(L.LightningModule):
         loss, _, _ = self._loss(batch, augment=True)
         if not torch.isfinite(loss):
             self.skipped_steps += 1
-            log.warning("step %d: non-finite loss (%s), step skipped", self.global_step, float(loss))
+            log.warning("step %d: non-finite loss (%s), step skipped", self.global_step, float(loss.detach()))
             # No backward: the gradients stay None (Lightning zeroes them with set_to_none before the step),
             # so the optimiser leaves every parameter and its moments alone.
             return None
