@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from asr.errors import AsrError
@@ -242,12 +242,19 @@ class ArpaModel:
 
     def sentence_logprob(self, words: str | Sequence[str], bos: bool = True, eos: bool = True) -> float:
         """Total log10 probability of a sentence; ``bos`` conditions on ``<s>`` first, ``eos`` adds ``</s>``."""
-        tokens = words.split() if isinstance(words, str) else list(words)
-        context: list[str] = [BOS] if bos else []
-        total = 0.0
-        for word in tokens:
-            total += self.score(word, context)
-            context.append(word)
-        if eos:
-            total += self.score(EOS, context)
-        return total
+        return sentence_logprob(self.score, words, bos, eos)
+
+
+def sentence_logprob(
+    score: Callable[[str, Sequence[str]], float], words: str | Sequence[str], bos: bool = True, eos: bool = True
+) -> float:
+    """Sum of ``score(word, context)`` over a sentence, shared by ARPA files and in-memory models."""
+    tokens = words.split() if isinstance(words, str) else list(words)
+    context: list[str] = [BOS] if bos else []
+    total = 0.0
+    for word in tokens:
+        total += score(word, context)
+        context.append(word)
+    if eos:
+        total += score(EOS, context)
+    return total

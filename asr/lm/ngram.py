@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asr.errors import ConfigError
-from asr.lm.arpa import BOS, BOS_LOGPROB, EOS, UNK, LmError, format_float, write_arpa
+from asr.lm.arpa import BOS, BOS_LOGPROB, EOS, UNK, LmError, format_float, sentence_logprob, write_arpa
 
 log = logging.getLogger(__name__)
 
@@ -192,15 +192,7 @@ class NgramModel:
         return float("-inf")
 
     def sentence_logprob(self, words: str | Sequence[str], bos: bool = True, eos: bool = True) -> float:
-        tokens = words.split() if isinstance(words, str) else list(words)
-        context: list[str] = [BOS] if bos else []
-        total = 0.0
-        for word in tokens:
-            total += self.logprob(word, context)
-            context.append(word)
-        if eos:
-            total += self.logprob(EOS, context)
-        return total
+        return sentence_logprob(self.logprob, words, bos, eos)
 
     def ngram_words(self, order: int) -> np.ndarray:
         """(count, order) int32 matrix of word ids of every stored n-gram of that order, in stored order."""

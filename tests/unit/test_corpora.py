@@ -4,29 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
+from corpus_files import write_audio, write_lines
 
 from asr.data.corpora.fsdd import prepare_fsdd
 from asr.data.corpora.speechocean762 import check_speechocean762_layout, prepare_speechocean762
 from asr.data.corpora.yesno import prepare_yesno, yesno_transcript
 from asr.data.manifest import read_manifest
 from asr.errors import AsrError, ManifestError
-
-
-def write_audio(path: Path, seconds: float = 0.3, rate: int = 8000) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * rate)) / rate
-    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t), rate)
-    return path
-
-
-def write_lines(path: Path, *lines: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
 
 # --- yesno -----------------------------------------------------------------------------------------
 

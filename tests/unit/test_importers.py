@@ -7,31 +7,14 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
+from corpus_files import write_audio, write_lines
 
 from asr.data.importers import IMPORTERS, import_corpus
 from asr.data.importers.folder import import_audio_folder
 from asr.data.importers.kaldi import import_kaldi_dir
 from asr.data.importers.nemo import import_nemo_manifest
 from asr.errors import AsrError, ManifestError
-
-RATE = 8000
-
-
-def write_audio(path: Path, seconds: float = 0.3, rate: int = RATE) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * rate)) / rate
-    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t), rate)
-    return path
-
-
-def write_lines(path: Path, *lines: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
 
 # --- Kaldi -----------------------------------------------------------------------------------------
 
