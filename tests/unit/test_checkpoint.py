@@ -1,5 +1,6 @@
 import os
 import pickle
+import random
 
 import pytest
 import torch
@@ -65,9 +66,14 @@ def test_truncated_and_random_files_give_clear_errors(tmp_path, bundle):
     good = save_bundle(bundle, tmp_path / "m.pt").read_bytes()
     truncated = tmp_path / "trunc.pt"
     truncated.write_bytes(good[: len(good) // 2])
-    noise = tmp_path / "noise.pt"
-    noise.write_bytes(os.urandom(4096))
-    for path in (truncated, noise, tmp_path / "missing.pt"):
+    rng = random.Random(0)
+    noise = []
+    for i in range(30):  # raw bytes, and bytes behind a pickle header: the unpickler fails in many ways
+        path = tmp_path / f"noise{i}.pt"
+        body = bytes(rng.randrange(256) for _ in range(rng.choice([16, 512, 4096])))
+        path.write_bytes(body if i % 2 else b"\x80\x02" + body)
+        noise.append(path)
+    for path in (truncated, *noise, tmp_path / "missing.pt"):
         with pytest.raises(CheckpointError) as info:
             load_bundle(path)
         assert str(path) in str(info.value)
