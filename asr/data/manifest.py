@@ -46,14 +46,20 @@ class Utterance:
         return entry
 
 
-def _parse_line(raw: str, path: Path, line_no: int) -> Utterance:
-    where = f"{path}:{line_no}"
+def parse_json_object(raw: str, where: str) -> dict:
+    """One JSON-lines record; ``where`` (file:line) prefixes every error."""
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise ManifestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _parse_line(raw: str, path: Path, line_no: int) -> Utterance:
+    where = f"{path}:{line_no}"
+    obj = parse_json_object(raw, where)
     for key, kind in _REQUIRED.items():
         if key not in obj:
             raise ManifestError(f"{where}: missing field '{key}'")

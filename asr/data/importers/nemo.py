@@ -7,13 +7,12 @@ The speaker, when given, is read from ``speaker`` or ``spk``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 
 from asr.audio import audio_info
-from asr.data.manifest import Utterance
+from asr.data.manifest import Utterance, parse_json_object
 from asr.errors import AudioError, ManifestError
 
 log = logging.getLogger(__name__)
@@ -39,12 +38,7 @@ def _unique(base: str, taken: set[str]) -> str:
 
 def _parse_line(raw: str, where: str, folder: Path) -> tuple[str, str, float | None, float, str | None]:
     """Validate one line: ``(audio, text, duration or None, offset, speaker)``."""
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{where}: not valid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise ManifestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    obj = parse_json_object(raw, where)
     for key in ("audio_filepath", "text"):
         if key not in obj:
             raise ManifestError(f"{where}: missing field '{key}'")
