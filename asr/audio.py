@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -125,19 +124,16 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0, duration: float | N
     return np.ascontiguousarray(mono), rate
 
 
-@lru_cache(maxsize=16)
-def _resampler_kernel_key(orig: int, new: int) -> tuple[int, int]:
-    # Resampling kernels are cached by torchaudio internally per call; this only normalises the ratio.
-    from math import gcd
-
-    g = gcd(orig, new)
+def _reduced_ratio(orig: int, new: int) -> tuple[int, int]:
+    # torchaudio builds a filter bank per (orig, new) pair: the reduced ratio keeps it as small as possible.
+    g = math.gcd(orig, new)
     return orig // g, new // g
 
 
 def resample(samples: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
     if orig_rate == new_rate:
         return samples
-    orig, new = _resampler_kernel_key(orig_rate, new_rate)
+    orig, new = _reduced_ratio(orig_rate, new_rate)
     return AF.resample(samples, orig, new)
 
 
@@ -174,7 +170,7 @@ def stream_audio(path: str | os.PathLike, sample_rate: int, chunk_seconds: float
     _check_wav_complete(path)
     with _open(path) as handle:
         rate = handle.samplerate
-        orig, new = _resampler_kernel_key(rate, sample_rate)
+        orig, new = _reduced_ratio(rate, sample_rate)
         resampler = AT.Resample(orig, new) if orig != new else None
         # Blocks and context are whole multiples of `orig` input samples (= `new` output samples): a block
         # boundary is then a point of both grids, and output sample j sees the same inputs as in one pass.

@@ -29,7 +29,6 @@ class DataConfig:
     max_batch_seconds: float = 60.0  # total audio per batch, padding excluded
     num_buckets: int = 10
     max_duration: float = 30.0  # longer training utterances are skipped and counted
-    speed_perturb: list[float] = field(default_factory=list)  # reserved; empty means off
 
 
 @dataclass
