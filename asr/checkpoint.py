@@ -85,7 +85,8 @@ def _safe_load(path: Path, what: str) -> object:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable {what} (truncated or corrupt: {exc})") from None
     except Exception as exc:  # noqa: BLE001 - arbitrary bytes make the unpickler fail in arbitrary ways
-        raise CheckpointError(f"{path}: not a readable {what} (corrupt: {type(exc).__name__} {exc})") from None
+        detail = f"{type(exc).__name__} {exc}"
+        raise CheckpointError(f"{path}: not a readable {what} (truncated or corrupt: {detail})") from None
 
 
 def check_training_checkpoint(path: str | os.PathLike) -> dict:

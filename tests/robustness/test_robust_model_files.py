@@ -6,8 +6,8 @@ checkpoints (``asr train --resume``).
 
 from __future__ import annotations
 
-import os
 import pickle
+import random
 import re
 from pathlib import Path
 
@@ -80,7 +80,7 @@ def test_resume_from_a_hostile_checkpoint_is_refused(tiny_corpus: Path, marker: 
 
 def _broken(tmp_path: Path, tiny_model: Path) -> dict[str, Path]:
     good = tiny_model.read_bytes()
-    files = {"truncated": good[: len(good) // 2], "random bytes": os.urandom(4096), "empty": b""}
+    files = {"truncated": good[: len(good) // 2], "random bytes": random.Random(7).randbytes(4096), "empty": b""}
     for name, data in files.items():
         (tmp_path / f"{name}.pt").write_bytes(data)
     return {name: tmp_path / f"{name}.pt" for name in files}

@@ -73,10 +73,12 @@ def test_truncated_and_random_files_give_clear_errors(tmp_path, bundle):
         body = bytes(rng.randrange(256) for _ in range(rng.choice([16, 512, 4096])))
         path.write_bytes(body if i % 2 else b"\x80\x02" + body)
         noise.append(path)
-    for path in (truncated, *noise, tmp_path / "missing.pt"):
+    for path in (truncated, *noise):
         with pytest.raises(CheckpointError) as info:
             load_bundle(path)
-        assert str(path) in str(info.value)
+        assert str(path) in str(info.value) and "truncated or corrupt" in str(info.value)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_bundle(tmp_path / "missing.pt")
 
 
 def test_newer_format_asks_for_an_upgrade(tmp_path, bundle):
