@@ -34,6 +34,19 @@ from asr.text import CharTokenizer, TextNormalizer, count_unknown_chars
 log = logging.getLogger("asr.train")
 
 
+def _single_lightning_console() -> None:
+    """Let Lightning's messages print once.
+
+    The ``lightning`` package adds its own console handler and still propagates to the root logger, so under
+    an application that configured logging (``asr train``) every Lightning line was printed twice.
+    """
+    if logging.getLogger().hasHandlers():
+        lightning_logger = logging.getLogger("lightning")
+        for handler in list(lightning_logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                lightning_logger.removeHandler(handler)
+
+
 def ctc_min_frames(target: list[int]) -> int:
     """Frames CTC needs for a label sequence: one per label plus a blank between repeated labels."""
     return len(target) + sum(1 for a, b in zip(target, target[1:]) if a == b)
@@ -297,6 +310,7 @@ def set_threads(threads: int) -> None:
 
 def train(config: TrainConfig, resume: bool = False) -> Path:
     """Train a model as configured; returns the path of the best model file."""
+    _single_lightning_console()
     exp_dir = Path(config.trainer.exp_dir).absolute()
     exp_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = exp_dir / "checkpoints"

@@ -1,5 +1,7 @@
 import csv
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -86,3 +88,14 @@ def test_training_writes_models_logs_and_resumes(tiny_corpus):
     assert min(int(r["step"]) for r in resumed) >= last_step
     assert {2, 3} <= {int(r["epoch"]) for r in resumed if r.get("train_loss")}
     assert load_bundle(exp / "model_last.pt").info["epoch"] == 3
+
+
+def test_lightning_messages_print_once_under_a_configured_root_logger() -> None:
+    script = (
+        "import logging; logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "import asr.train\n"
+        "asr.train._single_lightning_console()\n"
+        "logging.getLogger('lightning.pytorch.utilities.rank_zero').info('GPU available: False')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stderr.count("GPU available: False") == 1, result.stderr
