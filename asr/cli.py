@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -282,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("asr: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`asr test ... | head -1`): stop quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 141
     return 0
 
 

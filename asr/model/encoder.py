@@ -1,4 +1,4 @@
-"""Recurrent CTC model. Packed sequences make every output independent of batch padding."""
+"""Recurrent CTC model; every output is independent of batch padding (see asr.model.recurrent)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from asr.model.masking import length_mask
+from asr.model.recurrent import run_recurrent
 from asr.model.subsampling import ConvSubsampling
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -99,9 +99,7 @@ class CtcModel(nn.Module):
     def encode(self, normed: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised features (batch, frames, bins) -> CTC log-probs (batch, frames', vocab) and lengths."""
         x, out_lengths = self.subsampling(normed, lengths)
-        packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, _ = self.rnn(packed)
-        x, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
+        x = run_recurrent(self.rnn, x, out_lengths)
         logits = self.head(self.dropout(x))
         return logits.log_softmax(dim=-1), out_lengths
 

@@ -1,0 +1,99 @@
+"""Benchmark one training step of the acoustic model: our recurrent runner against packed sequences.
+
+A step is CMVN -> conv subsampling -> 3 recurrent layers -> head -> CTC loss -> backward -> AdamW, on a
+batch of random features shaped like a bucket of the speechocean762 recipe (80 mel bins, lengths within
+20% of each other). "packed" swaps the recurrent stack for ``pack_padded_sequence`` + the module's own
+forward, which is what the model used before asr.model.recurrent existed.
+
+    python tools/bench/rnn_step_bench.py [--threads 2] [--steps 6] [--hidden 256] [--layers 3]
+
+Run it on an otherwise idle machine: a second busy process slows recurrent layers several-fold.
+Appends to tools/bench/results/rnn_step.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from asr.model import CtcModel, ModelConfig
+from asr.model import encoder as encoder_module
+
+RESULTS = Path(__file__).resolve().parent / "results" / "rnn_step.md"
+SHAPES = [(5, 400), (15, 400), (3, 1200)]  # (utterances, frames of 10 ms): 20 s, 60 s and 36 s batches
+
+
+def _packed(rnn, x, lengths):
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    return pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+
+
+def step_seconds(cell: str, batch: int, frames: int, runner: str, steps: int, hidden: int, layers: int) -> float:
+    torch.manual_seed(0)
+    config = ModelConfig(cell=cell, hidden_size=hidden, num_layers=layers, dropout=0.2, subsampling=4)
+    model = CtcModel(config, n_mels=80, vocab_size=30).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ctc = torch.nn.CTCLoss(zero_infinity=True, reduction="sum")
+    feats = torch.randn(batch, frames, 80)
+    lengths = torch.linspace(frames, int(frames * 0.8), batch).long()
+    targets = torch.randint(1, 30, (batch, frames // 12))
+    target_lengths = torch.full((batch,), frames // 12)
+    original = encoder_module.run_recurrent
+    if runner == "packed":
+        encoder_module.run_recurrent = _packed
+    try:
+        times = []
+        for _ in range(steps + 2):
+            start = time.perf_counter()
+            log_probs, out_lengths = model(feats, lengths)
+            loss = ctc(log_probs.transpose(0, 1), targets, out_lengths, target_lengths) / batch
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            times.append(time.perf_counter() - start)
+    finally:
+        encoder_module.run_recurrent = original
+    return sorted(times[2:])[len(times[2:]) // 2]  # median after two warm-up steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    for cell in ("lstm", "gru", "rnn"):
+        for batch, frames in SHAPES:
+            audio = float(torch.linspace(frames, int(frames * 0.8), batch).long().sum()) / 100  # seconds
+            speeds = {}
+            for runner in ("packed", "ours"):
+                seconds = step_seconds(cell, batch, frames, runner, args.steps, args.hidden, args.layers)
+                speeds[runner] = audio / seconds
+            row = (f"| {cell} | {batch} x {frames / 100:.0f} s | {speeds['packed']:.0f} | {speeds['ours']:.0f} "
+                   f"| {speeds['ours'] / speeds['packed']:.2f}x |")
+            print(row, flush=True)
+            rows.append(row)
+    header = (
+        f"\n## {datetime.datetime.now():%Y-%m-%d %H:%M} - {platform.processor() or platform.machine()}, "
+        f"{args.threads} threads, torch {torch.__version__}, bidirectional {args.layers}x{args.hidden}, 80 mel, "
+        f"subsampling 4\n`python tools/bench/rnn_step_bench.py --threads {args.threads}`; training-step "
+        "speed in audio-seconds per second (median of "
+        f"{args.steps} steps)\n\n| cell | batch | packed | ours | speed-up |\n|---|---|---|---|---|\n"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, "a") as handle:
+        handle.write(header + "\n".join(rows) + "\n")
+    print(f"appended to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
