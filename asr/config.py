@@ -29,6 +29,9 @@ class DataConfig:
     max_batch_seconds: float = 60.0  # total audio per batch, padding excluded
     num_buckets: int = 10
     max_duration: float = 30.0  # longer training utterances are skipped and counted
+    # Speed perturbation: each factor other than 1 adds a copy of the training set played that much faster
+    # (Kaldi's 0.9/1.0/1.1 triples the data). Features of every copy are computed once and cached.
+    speed_perturb: list[float] = field(default_factory=list)
 
 
 @dataclass

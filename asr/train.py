@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -111,6 +112,22 @@ def _build_split(
     return FeatureDataset(ids, kept_feats, targets, texts), durations
 
 
+def speed_perturbed(
+    utts: list[Utterance], config: TrainConfig, cache_dir: Path | None
+) -> tuple[list[Utterance], list[torch.Tensor]]:
+    """Extra training copies for each ``data.speed_perturb`` factor other than 1: ids ``<id>-sp<factor>``."""
+    extra_utts: list[Utterance] = []
+    extra_feats: list[torch.Tensor] = []
+    for factor in config.data.speed_perturb:
+        if not 0.5 <= factor <= 2.0:
+            raise ConfigError(f"data.speed_perturb: factor {factor} is outside [0.5, 2]")
+        if factor == 1.0:
+            continue
+        extra_feats += extract_features(utts, config.features, cache_dir, speed=factor)
+        extra_utts += [dataclasses.replace(u, id=f"{u.id}-sp{factor:g}", duration=u.duration / factor) for u in utts]
+    return extra_utts, extra_feats
+
+
 def prepare_data(config: TrainConfig, cache_dir: Path | None) -> PreparedData:
     if not config.data.train or not config.data.dev:
         raise ConfigError("data.train and data.dev must name manifests (set them in the config or as overrides)")
@@ -120,6 +137,8 @@ def prepare_data(config: TrainConfig, cache_dir: Path | None) -> PreparedData:
     tokenizer = CharTokenizer.build(normalizer(u.text) for u in train_utts)
     t0 = time.perf_counter()
     train_feats = extract_features(train_utts, config.features, cache_dir)
+    perturbed_utts, perturbed_feats = speed_perturbed(train_utts, config, cache_dir)
+    train_utts, train_feats = train_utts + perturbed_utts, train_feats + perturbed_feats
     dev_feats = extract_features(dev_utts, config.features, cache_dir)
     log.info("features for %d + %d utterances in %.1fs", len(train_utts), len(dev_utts), time.perf_counter() - t0)
     skipped: dict[str, int] = {}

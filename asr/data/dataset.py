@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from asr.audio import load_audio
+from asr.audio import change_speed, load_audio
 from asr.data.manifest import Utterance
 from asr.errors import AsrError
 from asr.features import FeatureConfig, LogMel
@@ -21,24 +21,29 @@ from asr.io_utils import atomic_write
 log = logging.getLogger(__name__)
 
 
-def utterance_features(utt: Utterance, logmel: LogMel) -> torch.Tensor:
+def utterance_features(utt: Utterance, logmel: LogMel, speed: float = 1.0) -> torch.Tensor:
     duration = utt.duration if utt.offset else None  # a segment of a longer recording
     wave = load_audio(utt.audio, logmel.config.sample_rate, offset=utt.offset, duration=duration)
+    wave = change_speed(wave, logmel.config.sample_rate, speed)
     with torch.no_grad():
         return logmel(wave)
 
 
-def _cache_key(utterances: Sequence[Utterance], config: FeatureConfig) -> str:
+def _cache_key(utterances: Sequence[Utterance], config: FeatureConfig, speed: float) -> str:
     h = hashlib.sha1(json.dumps(asdict(config), sort_keys=True).encode())
+    if speed != 1.0:  # unperturbed features keep the keys of caches written before speed perturbation existed
+        h.update(f"speed={speed}".encode())
     for u in utterances:
         h.update(f"{u.id}\t{u.audio}\t{u.offset}\t{u.duration}\n".encode())
     return h.hexdigest()[:16]
 
 
 def extract_features(
-    utterances: Sequence[Utterance], config: FeatureConfig, cache_dir: str | Path | None = None
+    utterances: Sequence[Utterance], config: FeatureConfig, cache_dir: str | Path | None = None, speed: float = 1.0
 ) -> list[torch.Tensor]:
     """Log-mel features of every utterance, computed once and cached on disk when ``cache_dir`` is set.
+
+    ``speed`` other than 1 plays each recording that much faster first (speed perturbation).
 
     Features are computed up front rather than in DataLoader workers: on a 2-core machine, worker
     processes fight the recurrent layers for the same cores, and decoding compressed audio every
@@ -46,7 +51,7 @@ def extract_features(
     """
     cache_file = None
     if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"feats-{_cache_key(utterances, config)}.pt"
+        cache_file = Path(cache_dir) / f"feats-{_cache_key(utterances, config, speed)}.pt"
         if cache_file.is_file():
             try:
                 cached = torch.load(cache_file, weights_only=True)
@@ -55,7 +60,7 @@ def extract_features(
             except Exception:  # a damaged cache is recomputed, never trusted
                 log.warning("ignoring unreadable feature cache %s", cache_file)
     logmel = LogMel(config).eval()
-    feats = [utterance_features(u, logmel) for u in utterances]
+    feats = [utterance_features(u, logmel, speed) for u in utterances]
     if cache_file is not None:
         with atomic_write(cache_file, "wb") as handle:
             torch.save(feats, handle)

@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr.audio import audio_info, load_audio
+from asr.audio import audio_info, change_speed, load_audio
 from asr.errors import AudioError
 
 
@@ -23,6 +23,16 @@ def test_resamples_to_model_rate_keeping_duration_and_pitch(tmp_path, rate):
     assert abs(wave.shape[0] - 16000) <= 2
     spectrum = np.abs(np.fft.rfft(wave.numpy()))
     assert abs(np.argmax(spectrum) * 16000 / wave.shape[0] - 440.0) < 3.0
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_speed_change_scales_length_and_pitch_together(rate, factor):
+    wave = change_speed(torch.from_numpy(tone(rate, 1.0, 440.0)), rate, factor)
+    assert abs(wave.shape[0] - rate / factor) <= 2
+    spectrum = np.abs(np.fft.rfft(wave.numpy()))
+    assert abs(np.argmax(spectrum) * rate / wave.shape[0] - 440.0 * factor) < 3.0
+    assert change_speed(torch.ones(5), rate, 1.0).tolist() == [1.0] * 5
 
 
 @pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "FLOAT"])

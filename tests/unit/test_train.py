@@ -10,6 +10,7 @@ import soundfile as sf
 from asr.checkpoint import load_bundle
 from asr.config import load_config
 from asr.data.manifest import Utterance, write_manifest
+from asr.errors import ConfigError
 from asr.train import ctc_min_frames, lr_lambda, prepare_data, train
 
 
@@ -65,6 +66,21 @@ def test_prepare_filters_and_counts(tiny_corpus):
     assert data.train.texts[0] == "ab"  # normalised: lower case, punctuation gone
     assert data.cmvn_mean.shape == (20,) and bool((data.cmvn_std > 0).all())
     assert list((tiny_corpus / "cache").glob("feats-*.pt")), "features are cached for the next run"
+
+
+def test_speed_perturbation_adds_faster_and_slower_copies(tiny_corpus):
+    plain = prepare_data(tiny_config(tiny_corpus), cache_dir=tiny_corpus / "cache")
+    config = tiny_config(tiny_corpus, **{"data.speed_perturb": "[0.9,1.0,1.1]"})
+    data = prepare_data(config, cache_dir=tiny_corpus / "cache")
+    assert len(data.train) == 3 * len(plain.train) and len(data.dev) == len(plain.dev)
+    frames = dict(zip(data.train.ids, (f.shape[0] for f in data.train.feats)))
+    for uid in plain.train.ids:
+        assert frames[f"{uid}-sp0.9"] > frames[uid] > frames[f"{uid}-sp1.1"]
+        assert abs(frames[f"{uid}-sp0.9"] - frames[uid] / 0.9) <= 2
+    assert sum(data.train_durations) == pytest.approx(sum(plain.train_durations) * (1 + 1 / 0.9 + 1 / 1.1))
+    assert len(list((tiny_corpus / "cache").glob("feats-*.pt"))) == 4  # train x 3 speeds, dev
+    with pytest.raises(ConfigError, match="speed_perturb"):
+        prepare_data(tiny_config(tiny_corpus, **{"data.speed_perturb": "[3.0]"}), cache_dir=None)
 
 
 def test_training_writes_models_logs_and_resumes(tiny_corpus):
