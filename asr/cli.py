@@ -131,6 +131,12 @@ def _cmd_plot(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _cmd_average(args: argparse.Namespace) -> None:
+    from asr.average import write_average
+
+    print(f"wrote {write_average(args.models, args.output)} (mean of {len(args.models)} models)")
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
@@ -266,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("exp_dir", help="the training folder (trainer.exp_dir)")
     p.add_argument("-o", "--output", help="image file (default: <exp_dir>/curves.png)")
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("average", help="average the weights of model files of one run",
+                       description="Write a model whose weights are the mean of MODEL files (e.g. the last epochs "
+                                   "kept with trainer.average_last). They must share shape, features and tokenizer.")
+    p.add_argument("models", nargs="+", help="model files (.pt)")
+    p.add_argument("-o", "--output", required=True, help="the averaged model file")
+    p.set_defaults(func=_cmd_average)
     return parser
 
 

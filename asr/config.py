@@ -60,6 +60,9 @@ class TrainerConfig:
     # Dev metric that picks model_best.pt: "wer", or "cer" for models far from usable word accuracy,
     # where an all-blank epoch (WER 100%) beats one that spells words half right (WER > 100%).
     select_by: str = "wer"
+    # Keep the model files of the last N epochs (model_epochNNN.pt) and write model_avg.pt, the mean of
+    # their weights, when training ends; 0 or 1 = off.
+    average_last: int = 0
     progress_bar: bool = True
 
 

@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader
 
+from asr.average import write_average
 from asr.checkpoint import AsrBundle, check_training_checkpoint, save_bundle
 from asr.config import TrainConfig, to_dict
 from asr.data.dataset import Batch, FeatureDataset, collate, extract_features
@@ -265,11 +266,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class ExportModel(Callback):
     """Writes self-contained model files (our safe format) beside Lightning's resume checkpoints."""
 
-    def __init__(self, exp_dir: Path, bundle_for: callable, select_by: str = "wer"):
+    def __init__(self, exp_dir: Path, bundle_for: callable, select_by: str = "wer", average_last: int = 0):
         self.exp_dir = exp_dir
         self.bundle_for = bundle_for
         self.metric = f"val_{select_by}"
         self.best: tuple[float, float] = (math.inf, math.inf)
+        self.average_last = average_last
 
     def on_validation_epoch_end(self, trainer: L.Trainer, task: CtcTask) -> None:
         if trainer.sanity_checking:
@@ -285,6 +287,19 @@ class ExportModel(Callback):
         if score < self.best:
             self.best = score
             save_bundle(bundle, self.exp_dir / "model_best.pt")
+        if self.average_last > 1:
+            save_bundle(bundle, self.exp_dir / f"model_epoch{trainer.current_epoch:03d}.pt")
+            for old in self._epoch_models()[: -self.average_last]:
+                old.unlink()
+
+    def _epoch_models(self) -> list[Path]:
+        return sorted(self.exp_dir.glob("model_epoch[0-9][0-9][0-9].pt"))
+
+    def on_fit_end(self, trainer: L.Trainer, task: CtcTask) -> None:
+        epochs = self._epoch_models()
+        if self.average_last > 1 and len(epochs) > 1:
+            path = write_average(epochs, self.exp_dir / "model_avg.pt")
+            log.info("%s: weights averaged over %s", path, ", ".join(p.name for p in epochs))
 
     def state_dict(self) -> dict:
         return {"best": list(self.best)}
@@ -374,7 +389,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         # its last improvement, not its last epoch. No version counter: a stale last.ckpt is overwritten,
         # never left beside a last-v1.ckpt for --resume to pick up.
         ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
-        ExportModel(exp_dir, bundle_for, config.trainer.select_by),
+        ExportModel(exp_dir, bundle_for, config.trainer.select_by, config.trainer.average_last),
         ThroughputMeter(config.features.hop_length / config.features.sample_rate),
     ]
     if config.trainer.early_stop_patience > 0:

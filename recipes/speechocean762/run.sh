@@ -8,7 +8,7 @@
 cd "$(dirname "$0")"
 corpus=../../../shared/corpora/speechocean762
 config=../../conf/speechocean762.yaml
-exp=exp/baseline
+exp=exp/lstm_sp
 lm_order=3
 lm_weights=0.5,1,1.5,2
 word_scores=0,1,2,3

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from asr.checkpoint import load_bundle
 from asr.config import load_config
@@ -104,6 +105,17 @@ def test_training_writes_models_logs_and_resumes(tiny_corpus):
     assert min(int(r["step"]) for r in resumed) >= last_step
     assert {2, 3} <= {int(r["epoch"]) for r in resumed if r.get("train_loss")}
     assert load_bundle(exp / "model_last.pt").info["epoch"] == 3
+
+
+def test_average_last_keeps_epoch_models_and_writes_their_mean(tiny_corpus):
+    train(tiny_config(tiny_corpus, **{"trainer.max_epochs": 4, "trainer.average_last": 3}))
+    exp = tiny_corpus / "exp"
+    kept = sorted(p.name for p in exp.glob("model_epoch*.pt"))
+    assert kept == ["model_epoch001.pt", "model_epoch002.pt", "model_epoch003.pt"]  # epoch 0 pruned
+    weights = [load_bundle(exp / name).model.head.weight for name in kept]
+    averaged = load_bundle(exp / "model_avg.pt")
+    assert torch.allclose(averaged.model.head.weight, sum(weights) / 3, atol=1e-6)
+    assert averaged.info["epochs"] == [1, 2, 3]
 
 
 def test_lightning_messages_print_once_under_a_configured_root_logger() -> None:
