@@ -18,11 +18,12 @@ from pathlib import Path
 import torch
 
 from asr.decode import DecoderConfig
-from asr.errors import CheckpointError
+from asr.errors import AsrError, CheckpointError
 from asr.features import FeatureConfig
 from asr.io_utils import atomic_write
 from asr.model import CtcModel, ModelConfig
 from asr.text import CharTokenizer, NormalizerConfig, TextNormalizer
+from asr.units import PhoneTokenizer, tokenizer_from_dict
 
 FORMAT_VERSION = 1
 
@@ -35,7 +36,7 @@ class AsrBundle:
 
     model: CtcModel
     features: FeatureConfig
-    tokenizer: CharTokenizer
+    tokenizer: CharTokenizer | PhoneTokenizer
     normalizer: TextNormalizer
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     info: dict = field(default_factory=dict)
@@ -113,13 +114,15 @@ def load_bundle(path: str | os.PathLike) -> AsrBundle:
     try:
         meta = json.loads(payload["meta"])
         model_config = ModelConfig(**meta["model"])
-        features = FeatureConfig(**meta["features"])
-        tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
+        feature_settings = dict(meta["features"])
+        feature_settings.pop("dither", None)  # a removed setting (features are computed in eval mode: no dither)
+        features = FeatureConfig(**feature_settings)
+        tokenizer = tokenizer_from_dict(meta["tokenizer"])
         normalizer = TextNormalizer(NormalizerConfig(**meta["normalizer"]))
         decoder = DecoderConfig(**meta.get("decoder", {}))
         model = CtcModel(model_config, features.n_mels, len(tokenizer))
         model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AsrError) as exc:
         raise CheckpointError(f"{path}: model file is inconsistent ({exc})") from None
     model.eval()
     return AsrBundle(model, features, tokenizer, normalizer, decoder, meta.get("info", {}))

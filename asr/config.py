@@ -18,23 +18,13 @@ from typing import Any, Literal
 
 import yaml
 
+from asr.data.datamodule import DataConfig
 from asr.decode import DecoderConfig
 from asr.errors import ConfigError
 from asr.features import FeatureConfig, SpecAugmentConfig
 from asr.model import ModelConfig
 from asr.text import NormalizerConfig
-
-
-@dataclass
-class DataConfig:
-    train: str = ""
-    dev: str = ""
-    max_batch_seconds: float = 60.0  # total audio per batch, padding excluded
-    num_buckets: int = 10
-    max_duration: float = 30.0  # longer training utterances are skipped and counted
-    # Speed perturbation: each factor other than 1 adds a copy of the training set played that much faster
-    # (Kaldi's 0.9/1.0/1.1 triples the data). Features of every copy are computed once and cached.
-    speed_perturb: list[float] = field(default_factory=list)
+from asr.units import TokenizerConfig
 
 
 @dataclass
@@ -62,7 +52,7 @@ class TrainerConfig:
     early_stop_patience: int = 0  # epochs without dev improvement (select_by); 0 = off
     # Dev metric that picks model_best.pt: "wer", or "cer" for models far from usable word accuracy,
     # where an all-blank epoch (WER 100%) beats one that spells words half right (WER > 100%).
-    select_by: Literal["wer", "cer"] = "wer"
+    select_by: Literal["wer", "cer", "per"] = "wer"  # "cer" and "per": the unit error rate
     # Keep the model files of the last N epochs (model_epochNNN.pt) and write model_avg.pt, the mean of
     # their weights, when training ends; 0 or 1 = off.
     average_last: int = 0
@@ -75,6 +65,7 @@ class TrainConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     specaugment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
     text: NormalizerConfig = field(default_factory=NormalizerConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

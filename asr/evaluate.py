@@ -12,8 +12,8 @@ from asr.data.manifest import read_manifest
 from asr.decode import DecoderConfig, describe_decoder
 from asr.io_utils import atomic_write
 from asr.metrics import ErrorReport, error_report, format_report
-from asr.text import count_unknown_chars
 from asr.transcribe import Transcriber
+from asr.units import count_unknown
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,11 @@ def evaluate(
     hyps = transcriber.transcribe_features(feats)
     normalizer = transcriber.bundle.normalizer
     refs = [normalizer(u.text) for u in utts]
-    unknown = count_unknown_chars(transcriber.bundle.tokenizer, refs)
+    unknown = count_unknown(transcriber.bundle.tokenizer, refs)
     if unknown:
         # Those words can never be right; scoring them is honest, hiding why they fail is not.
-        log.warning("%s: reference characters the model cannot write (their words count as errors): %s",
+        log.warning("%s: reference characters (or words without a pronunciation) the model cannot write "
+                    "(their words count as errors): %s",
                     manifest, ", ".join(f"{c!r} x{n}" for c, n in unknown.most_common()))
     texts = [normalizer(h.text) for h in hyps]
     report = error_report([u.id for u in utts], refs, texts, worst=worst)

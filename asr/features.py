@@ -17,7 +17,6 @@ class FeatureConfig:
     n_fft: int = 0  # 0: the next power of two above the window
     f_min: float = 20.0
     f_max: float = 0.0  # 0: Nyquist
-    dither: float = 0.0
 
     @property
     def win_length(self) -> int:
@@ -70,15 +69,8 @@ class LogMel(torch.nn.Module):
         )
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        if self.config.dither and self.training:
-            waveform = waveform + self.config.dither * torch.randn_like(waveform)
         mel = self.melspec(waveform)
         return torch.log(mel + 1e-6).transpose(-1, -2)
-
-
-def num_frames(num_samples: int, config: FeatureConfig) -> int:
-    """Frames that LogMel produces for ``num_samples`` (centered STFT)."""
-    return num_samples // config.hop_length + 1
 
 
 @dataclass
@@ -130,3 +122,15 @@ def spec_augment(
                 start = int(torch.randint(0, length - width + 1, (1,), generator=generator))
                 out[b, start : start + width, :] = 0.0
     return out
+
+
+def subsampled_length(frames, factor: int):
+    """Frames left after the front end's stride-2 convolutions (kernel 3, padding 1: ceil(L / 2) each).
+
+    Works on ints and on length tensors; the one place the output-length rule lives (the model runs it on
+    batches, the data module on utterances to drop those too short for their labels).
+    """
+    layers = {1: 0, 2: 1, 4: 2}[factor]
+    for _ in range(layers):
+        frames = (frames + 1) // 2
+    return frames

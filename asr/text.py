@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from asr.errors import TextError
 
@@ -43,6 +42,8 @@ class TextNormalizer:
 class CharTokenizer:
     """Maps normalised text to ids: 0 is the CTC blank, ``|`` separates words."""
 
+    unit_metric = "cer"
+
     def __init__(self, symbols: list[str]):
         if not symbols or symbols[0] != BLANK or WORD_SEP not in symbols:
             raise TextError(f"tokenizer symbols must start with {BLANK} and contain {WORD_SEP!r}")
@@ -74,6 +75,18 @@ class CharTokenizer:
     def unknown_chars(self, text: str) -> set[str]:
         return {ch for ch in text if ch != " " and ch not in self._index}
 
+    unknown = unknown_chars
+
+    def spell(self, word: str) -> list[str] | None:
+        """The token spelling of ``word`` (its characters), or None if the model cannot spell it."""
+        if not word or self.unknown_chars(word) or WORD_SEP in word:
+            return None
+        return list(word)
+
+    def unit_string(self, ids: Iterable[int]) -> str:
+        """Characters of ``ids`` (spaces between words): the string CER is computed on."""
+        return self.decode(ids)
+
     def encode(self, text: str) -> list[int]:
         """Encode normalised text; characters the tokenizer does not know raise a TextError."""
         unknown = self.unknown_chars(text)
@@ -94,19 +107,3 @@ class CharTokenizer:
         if data.get("type") != "char":
             raise TextError(f"unknown tokenizer type {data.get('type')!r}")
         return cls(list(data["symbols"]))
-
-
-def count_unknown_chars(tokenizer: CharTokenizer, texts: Iterable[str]) -> Counter:
-    """How often each character outside the vocabulary occurs: reported to the user, never silently dropped."""
-    counts: Counter = Counter()
-    for text in texts:
-        counts.update(ch for ch in text if ch != " " and ch not in tokenizer.symbols)
-    return counts
-
-
-def normalizer_to_dict(normalizer: TextNormalizer) -> dict:
-    return asdict(normalizer.config)
-
-
-def normalizer_from_dict(data: dict) -> TextNormalizer:
-    return TextNormalizer(NormalizerConfig(**data))

@@ -1,4 +1,4 @@
-"""Lexicons for constrained decoding: each word spelled with the model's characters.
+"""Lexicons for constrained decoding: each word spelled with the model's units (characters or phones).
 
 Spellings carry no trailing ``|``: our tokenizer emits ``|`` only between words, never after the last one,
 so a spelling that demanded it would make the decoder steal the final character's frame for it. The
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from asr.errors import AsrError
 from asr.io_utils import atomic_write
-from asr.text import WORD_SEP, CharTokenizer
+from asr.text import WORD_SEP
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +26,14 @@ class LexiconError(AsrError):
     pass
 
 
-def spell(word: str, tokenizer: CharTokenizer) -> list[str] | None:
-    """The token spelling of ``word`` (its characters), or None if the model cannot spell it."""
-    if not word or tokenizer.unknown_chars(word) or WORD_SEP in word:
-        return None
-    return list(word)
-
-
-def lexicon_from_words(words: Iterable[str], tokenizer: CharTokenizer, source: str = "") -> dict[str, list[str]]:
+def lexicon_from_words(words: Iterable[str], tokenizer, source: str = "") -> dict[str, list[str]]:
     """Spell every word; words with characters the model lacks are skipped with one warning."""
     lexicon: dict[str, list[str]] = {}
     skipped: list[str] = []
     for word in words:
         if word in LM_SPECIAL or word in lexicon:
             continue
-        spelling = spell(word, tokenizer)
+        spelling = tokenizer.spell(word)
         if spelling is None:
             skipped.append(word)
         else:
@@ -53,7 +46,7 @@ def lexicon_from_words(words: Iterable[str], tokenizer: CharTokenizer, source: s
     return lexicon
 
 
-def read_lexicon(path: str | os.PathLike, tokenizer: CharTokenizer) -> dict[str, list[str]]:
+def read_lexicon(path: str | os.PathLike, tokenizer) -> dict[str, list[str]]:
     """Read ``word`` lines (a word list) or ``word t1 t2 ...`` lines (a lexicon; a trailing ``|`` is dropped).
 
     Spellings are checked against the model's tokens; a line that does not fit is reported with its file
@@ -70,7 +63,7 @@ def read_lexicon(path: str | os.PathLike, tokenizer: CharTokenizer) -> dict[str,
                 continue
             word, spelling = parts[0], parts[1:]
             if not spelling:
-                spelled = spell(word, tokenizer)
+                spelled = tokenizer.spell(word)
                 if spelled is None:
                     log.warning("%s:%d: the model cannot spell %r, skipped", path, line_no, word)
                     continue

@@ -90,9 +90,6 @@ class CtcModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size * directions, vocab_size)
 
-    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        return self.subsampling.output_lengths(lengths)
-
     def normalize(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.cmvn(feats, lengths)
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from asr.features import subsampled_length
 from asr.model.masking import length_mask
-
-
-def conv_output_length(lengths: torch.Tensor, layers: int) -> torch.Tensor:
-    # kernel 3, stride 2, padding 1 on each layer: ceil(L / 2).
-    for _ in range(layers):
-        lengths = torch.div(lengths + 1, 2, rounding_mode="floor")
-    return lengths
 
 
 class ConvSubsampling(nn.Module):
@@ -23,7 +17,6 @@ class ConvSubsampling(nn.Module):
         if factor not in (1, 2, 4):
             raise ValueError(f"subsampling factor must be 1, 2 or 4, got {factor}")
         self.layers = {1: 0, 2: 1, 4: 2}[factor]
-        self.factor = factor
         convs = []
         bins = in_bins
         in_ch = 1
@@ -33,16 +26,12 @@ class ConvSubsampling(nn.Module):
             bins = (bins + 1) // 2
         self.convs = nn.ModuleList(convs)
         self.out = nn.Linear(in_ch * bins, out_dim)
-        self.out_dim = out_dim
-
-    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        return conv_output_length(lengths, self.layers)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = feats.unsqueeze(1)  # (batch, 1, time, bins)
         for conv in self.convs:
             x = torch.relu(conv(x))
-            lengths = conv_output_length(lengths, 1)
+            lengths = subsampled_length(lengths, 2)
             x = x * length_mask(lengths, x.shape[2])[:, None, :, None]
         batch, ch, time, bins = x.shape
         x = self.out(x.permute(0, 2, 1, 3).reshape(batch, time, ch * bins))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from asr.callbacks import AtomicCheckpointIO
 from asr.checkpoint import load_bundle, save_bundle
 from asr.data.manifest import read_manifest, write_manifest
 from asr.errors import AsrError, OutputError
-from asr.train import AtomicCheckpointIO
 
 
 def _only(folder: Path, *names: str) -> None:

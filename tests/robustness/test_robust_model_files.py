@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from asr.callbacks import AtomicCheckpointIO
 from asr.checkpoint import FORMAT_VERSION, load_bundle
 from asr.errors import CheckpointError
-from asr.train import AtomicCheckpointIO
 
 
 class _CreatesFile:

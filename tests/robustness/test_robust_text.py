@@ -37,11 +37,11 @@ def test_bad_transcripts_are_skipped_and_counted_in_training(tiny_corpus: Path, 
     # The vocabulary comes from the training transcripts: only dev can hold characters it does not know.
     write_manifest(tiny_corpus / "dev.jsonl", utts[:3] + [Utterance("odd", str(wav / "u2.wav"), 0.6, "abc")])
     config = load_config(None, overrides(tiny_corpus))
-    with caplog.at_level(logging.WARNING, logger="asr.train"):
+    with caplog.at_level(logging.WARNING, logger="asr.data.datamodule"):
         data = prepare_data(config, cache_dir=None)
     assert data.skipped == {"train_empty_text": 1, "train_labels_exceed_frames": 1, "dev_unknown_chars": 1}
-    assert len(data.train) == len(utts) and len(data.dev) == 3
-    assert "dev: characters not in the tokenizer" in caplog.text and "'c' x1" in caplog.text
+    assert len(data.train_set) == len(utts) and len(data.dev_set) == 3
+    assert "dev: characters (or words) the tokenizer cannot encode" in caplog.text and "'c' x1" in caplog.text
     assert "train_empty_text=1" in caplog.text  # the counts reach the log, not only the return value
 
 

@@ -100,7 +100,7 @@ def test_kill_9_mid_epoch_then_resume(tiny_corpus: Path, overrides) -> None:
 _DIE_WHILE_SAVING = textwrap.dedent("""
     import io, os, signal, sys
     import torch
-    from asr.train import AtomicCheckpointIO
+    from asr.callbacks import AtomicCheckpointIO
 
     checkpoint_io, path = AtomicCheckpointIO(), sys.argv[1]
     checkpoint_io.save_checkpoint({"global_step": 1, "state_dict": {"w": torch.ones(10)}}, path)

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from asr.errors import ConfigError
+from asr.features import subsampled_length
 from asr.model import CtcModel, ModelConfig
-from asr.model.subsampling import conv_output_length
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -42,8 +42,7 @@ def test_padding_content_is_ignored():
 
 @pytest.mark.parametrize("factor, frames, expected", [(1, 37, 37), (2, 37, 19), (4, 37, 10), (4, 40, 10), (4, 41, 11)])
 def test_output_lengths(factor, frames, expected):
-    layers = {1: 0, 2: 1, 4: 2}[factor]
-    assert int(conv_output_length(torch.tensor([frames]), layers)[0]) == expected
+    assert int(subsampled_length(torch.tensor([frames]), factor)[0]) == subsampled_length(frames, factor) == expected
     model = CtcModel(ModelConfig(hidden_size=8, num_layers=1, subsampling=factor, conv_channels=2, input_dim=4), 8, 3)
     out, lengths = model(torch.randn(1, frames, 8), torch.tensor([frames]))
     assert out.shape[1] == int(lengths[0]) == expected

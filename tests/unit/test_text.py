@@ -1,7 +1,8 @@
 import pytest
 
 from asr.errors import TextError
-from asr.text import BLANK, WORD_SEP, CharTokenizer, NormalizerConfig, TextNormalizer, count_unknown_chars
+from asr.text import BLANK, WORD_SEP, CharTokenizer, NormalizerConfig, TextNormalizer
+from asr.units import count_unknown
 
 
 def test_normaliser_lowercases_strips_punctuation_keeps_apostrophes():
@@ -30,7 +31,7 @@ def test_unknown_characters_are_reported_not_dropped():
     tok = CharTokenizer.build(["abc"])
     with pytest.raises(TextError, match="'z'"):
         tok.encode("abz")
-    assert count_unknown_chars(tok, ["abz", "zzq"]) == {"z": 3, "q": 1}
+    assert count_unknown(tok, ["abz", "zzq"]) == {"z": 3, "q": 1}
 
 
 def test_tokenizer_serialises():

@@ -10,9 +10,10 @@ import torch
 
 from asr.checkpoint import load_bundle
 from asr.config import load_config
+from asr.data.datamodule import ctc_min_frames
 from asr.data.manifest import Utterance, write_manifest
 from asr.errors import ConfigError
-from asr.train import ctc_min_frames, lr_lambda, prepare_data, train
+from asr.train import lr_lambda, prepare_data, train
 
 
 def test_ctc_needs_a_blank_between_repeats():
@@ -61,11 +62,11 @@ def tiny_config(root, **extra):
 
 def test_prepare_filters_and_counts(tiny_corpus):
     data = prepare_data(tiny_config(tiny_corpus), cache_dir=tiny_corpus / "cache")
-    assert len(data.train) == 10 and len(data.dev) == 3
+    assert len(data.train_set) == 10 and len(data.dev_set) == 3
     assert data.skipped == {"train_labels_exceed_frames": 1, "dev_unknown_chars": 1}
     assert data.tokenizer.symbols == ["<blank>", "|", "a", "b"]
-    assert data.train.texts[0] == "ab"  # normalised: lower case, punctuation gone
-    assert data.cmvn_mean.shape == (20,) and bool((data.cmvn_std > 0).all())
+    assert data.train_set.texts[0] == "ab"  # normalised: lower case, punctuation gone
+    assert data.cmvn_stats()[0].shape == (20,) and bool((data.cmvn_stats()[1] > 0).all())
     assert list((tiny_corpus / "cache").glob("feats-*.pt")), "features are cached for the next run"
 
 
@@ -73,9 +74,9 @@ def test_speed_perturbation_adds_faster_and_slower_copies(tiny_corpus):
     plain = prepare_data(tiny_config(tiny_corpus), cache_dir=tiny_corpus / "cache")
     config = tiny_config(tiny_corpus, **{"data.speed_perturb": "[0.9,1.0,1.1]"})
     data = prepare_data(config, cache_dir=tiny_corpus / "cache")
-    assert len(data.train) == 3 * len(plain.train) and len(data.dev) == len(plain.dev)
-    frames = dict(zip(data.train.ids, (f.shape[0] for f in data.train.feats)))
-    for uid in plain.train.ids:
+    assert len(data.train_set) == 3 * len(plain.train_set) and len(data.dev_set) == len(plain.dev_set)
+    frames = dict(zip(data.train_set.ids, (f.shape[0] for f in data.train_set.feats)))
+    for uid in plain.train_set.ids:
         assert frames[f"{uid}-sp0.9"] > frames[uid] > frames[f"{uid}-sp1.1"]
         assert abs(frames[f"{uid}-sp0.9"] - frames[uid] / 0.9) <= 2
     assert sum(data.train_durations) == pytest.approx(sum(plain.train_durations) * (1 + 1 / 0.9 + 1 / 1.1))
@@ -127,3 +128,33 @@ def test_lightning_messages_print_once_under_a_configured_root_logger() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stderr.count("GPU available: False") == 1, result.stderr
+
+
+def _dev_rows(exp):
+    rows = list(csv.DictReader(open(exp / "logs" / "version_0" / "metrics.csv")))
+    return {int(r["epoch"]): r for r in rows if r.get("val_wer")}
+
+
+def test_one_epoch_writes_a_model_with_that_epochs_scores(tiny_corpus):
+    best = train(tiny_config(tiny_corpus, **{"trainer.max_epochs": 1}))
+    assert best.is_file(), "a 1-epoch run must write model_best.pt"
+    row = _dev_rows(tiny_corpus / "exp")[0]
+    info = load_bundle(best).info
+    assert info["epoch"] == 0
+    assert info["wer"] == pytest.approx(float(row["val_wer"])) and info["cer"] == pytest.approx(float(row["val_cer"]))
+
+
+def test_model_files_record_their_own_epoch_and_best_is_the_best_epoch(tiny_corpus):
+    # lr 0.05 moves the dev scores between epochs, so a one-epoch lag would show.
+    train(tiny_config(tiny_corpus, **{"trainer.max_epochs": 4, "trainer.average_last": 4, "optim.lr": 0.05,
+                                      "trainer.select_by": "cer"}))
+    exp = tiny_corpus / "exp"
+    rows = _dev_rows(exp)
+    assert sorted(rows) == [0, 1, 2, 3]
+    for epoch, row in rows.items():
+        info = load_bundle(exp / f"model_epoch{epoch:03d}.pt").info
+        assert info["epoch"] == epoch
+        assert info["cer"] == pytest.approx(float(row["val_cer"])) and info["wer"] == pytest.approx(float(row["val_wer"]))
+    best_epoch = min(rows, key=lambda e: (float(rows[e]["val_cer"]), float(rows[e]["val_loss"])))
+    assert load_bundle(exp / "model_best.pt").info["epoch"] == best_epoch
+    assert load_bundle(exp / "model_last.pt").info["epoch"] == 3

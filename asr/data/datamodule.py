@@ -1,0 +1,149 @@
+"""The data side of training, as a LightningDataModule: manifests -> normalised text -> tokenizer ->
+features (cached, speed-perturbed copies) -> filtering -> CMVN statistics -> duration-bucket loaders.
+
+Features are precomputed and held in memory (see ``extract_features``); a streaming source for corpora
+larger than memory would plug in as another ``setup`` path that yields the same ``Batch``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from asr.data.dataset import FeatureDataset, collate, extract_features
+from asr.data.manifest import Utterance, read_manifest
+from asr.data.sampler import DurationBucketSampler
+from asr.errors import ConfigError
+from asr.features import FeatureConfig, compute_cmvn, subsampled_length
+from asr.text import NormalizerConfig, TextNormalizer
+from asr.units import TokenizerConfig, build_tokenizer, count_unknown
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    train: str = ""
+    dev: str = ""
+    max_batch_seconds: float = 60.0  # total audio per batch, padding excluded
+    num_buckets: int = 10
+    max_duration: float = 30.0  # longer training utterances are skipped and counted
+    # Speed perturbation: each factor other than 1 adds a copy of the training set played that much faster
+    # (Kaldi's 0.9/1.0/1.1 triples the data). Features of every copy are computed once and cached.
+    speed_perturb: list[float] = field(default_factory=list)
+
+
+def ctc_min_frames(target: list[int]) -> int:
+    """Frames CTC needs for a label sequence: one per label plus a blank between repeated labels."""
+    return len(target) + sum(1 for a, b in zip(target, target[1:]) if a == b)
+
+
+class AsrDataModule(L.LightningDataModule):
+    """Everything between manifests and batches; ``setup`` runs once and fills the attributes below."""
+
+    def __init__(self, data: DataConfig, features: FeatureConfig, text: NormalizerConfig,
+                 tokenizer: TokenizerConfig, subsampling: int, cmvn: str = "global",
+                 cache_dir: str | Path | None = None, seed: int = 0):
+        super().__init__()
+        if not data.train or not data.dev:
+            raise ConfigError("data.train and data.dev must name manifests (set them in the config or as overrides)")
+        bad = [f for f in data.speed_perturb if not 0.5 <= f <= 2.0]
+        if bad:
+            raise ConfigError(f"data.speed_perturb: factor {bad[0]} is outside [0.5, 2]")
+        self.config, self.feature_config, self.tokenizer_config = data, features, tokenizer
+        self.normalizer = TextNormalizer(text)
+        self.subsampling, self.cmvn, self.seed = subsampling, cmvn, seed
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.tokenizer = None
+        self.train_set: FeatureDataset | None = None
+        self.dev_set: FeatureDataset | None = None
+        self.train_durations: list[float] = []
+        self.skipped: dict[str, int] = {}
+        self._sampler: DurationBucketSampler | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train_utts = read_manifest(self.config.train)
+        dev_utts = read_manifest(self.config.dev)
+        self.tokenizer = build_tokenizer(self.tokenizer_config, [self.normalizer(u.text) for u in train_utts])
+        t0 = time.perf_counter()
+        train_feats = extract_features(train_utts, self.feature_config, self.cache_dir)
+        for factor in self.config.speed_perturb:
+            if factor != 1.0:
+                train_feats += extract_features(train_utts, self.feature_config, self.cache_dir, speed=factor)
+        train_utts = train_utts + [dataclasses.replace(u, id=f"{u.id}-sp{f:g}", duration=u.duration / f)
+                                   for f in self.config.speed_perturb if f != 1.0 for u in train_utts]
+        dev_feats = extract_features(dev_utts, self.feature_config, self.cache_dir)
+        log.info("features for %d + %d utterances in %.1fs", len(train_utts), len(dev_utts), time.perf_counter() - t0)
+        self.train_set, self.train_durations = self._build_split("train", train_utts, train_feats,
+                                                                 self.config.max_duration)
+        self.dev_set, _ = self._build_split("dev", dev_utts, dev_feats, None)
+        if self.skipped:
+            log.warning("skipped utterances: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())))
+        log.info("train: %d utterances (%.2f h), dev: %d, vocabulary: %d symbols", len(self.train_set),
+                 sum(self.train_durations) / 3600, len(self.dev_set), len(self.tokenizer))
+
+    def cmvn_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.train_set.feats
+        if self.cmvn == "utterance":
+            feats = [f - f.mean(0, keepdim=True) for f in feats]
+        stats = compute_cmvn(feats)
+        return stats.mean, stats.std
+
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def _build_split(self, name: str, utts: list[Utterance], feats: list[torch.Tensor],
+                     max_duration: float | None) -> tuple[FeatureDataset, list[float]]:
+        ids, kept_feats, targets, texts, durations = [], [], [], [], []
+        unknown = count_unknown(self.tokenizer, (self.normalizer(u.text) for u in utts))
+        if unknown:
+            log.warning("%s: characters (or words) the tokenizer cannot encode (utterances holding them are "
+                        "skipped): %s", name, ", ".join(f"{c!r} x{n}" for c, n in unknown.most_common(20)))
+        for utt, f in zip(utts, feats):
+            text = self.normalizer(utt.text)
+            if not text:
+                self._skip(f"{name}_empty_text")
+                continue
+            if self.tokenizer.unknown(text):
+                self._skip(f"{name}_unknown_chars")
+                continue
+            if max_duration and utt.duration > max_duration:
+                self._skip(f"{name}_too_long")
+                continue
+            target = self.tokenizer.encode(text)
+            if ctc_min_frames(target) > subsampled_length(f.shape[0], self.subsampling):
+                self._skip(f"{name}_labels_exceed_frames")
+                continue
+            ids.append(utt.id)
+            kept_feats.append(f)
+            targets.append(target)
+            texts.append(text)
+            durations.append(utt.duration)
+        if not ids:
+            raise ConfigError(f"{name}: no usable utterances left after filtering ({self.skipped})")
+        return FeatureDataset(ids, kept_feats, targets, texts), durations
+
+    @property
+    def train_sampler(self) -> DurationBucketSampler:
+        if self._sampler is None:
+            self._sampler = DurationBucketSampler(self.train_durations, self.config.max_batch_seconds,
+                                                  self.config.num_buckets, shuffle=True, seed=self.seed)
+        return self._sampler
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_sampler=self.train_sampler, collate_fn=collate, num_workers=0)
+
+    def val_dataloader(self) -> DataLoader:
+        hop = self.feature_config.hop_ms / 1000
+        durations = [f.shape[0] * hop for f in self.dev_set.feats]
+        sampler = DurationBucketSampler(durations, self.config.max_batch_seconds, 1, shuffle=False)
+        return DataLoader(self.dev_set, batch_sampler=sampler, collate_fn=collate, num_workers=0)
