@@ -200,8 +200,42 @@ def _cmd_lm_tune(args: argparse.Namespace) -> None:
         print(f"wrote {args.write_model}: transcribe and test use these decoder settings by default")
 
 
+# Options whose value is a comma-separated list of numbers; the list may start with a minus sign.
+_NUMBER_LIST_OPTIONS = ("--lm-weights", "--word-scores")
+
+
+def _is_number_list(text: str) -> bool:
+    try:
+        [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        return False
+    return True
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse takes "-1,0,1" after an option for another option (only "-1" or "-1.5" pass as negative
+    numbers); this parser first joins such a value to its option, as the user could: --word-scores=-1,0,1."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        joined: list[str] = []
+        i = 0
+        while i < len(args):
+            if args[i] == "--":
+                joined += args[i:]
+                break
+            if (args[i] in _NUMBER_LIST_OPTIONS and i + 1 < len(args) and args[i + 1].startswith("-")
+                    and _is_number_list(args[i + 1])):
+                joined.append(f"{args[i]}={args[i + 1]}")
+                i += 2
+                continue
+            joined.append(args[i])
+            i += 1
+        return super().parse_known_args(joined, namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asr", description="Recurrent CTC speech recognition.")
+    parser = _Parser(prog="asr", description="Recurrent CTC speech recognition.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -259,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("manifest")
     p.add_argument("--lm-weights", default="0,0.25,0.5,0.75,1,1.5,2", help="comma-separated values to try")
-    p.add_argument("--word-scores", default="-1,0,1,2", help="comma-separated values to try")
+    p.add_argument("--word-scores", default="-1,0,1,2", help="comma-separated values to try, e.g. -2,-1,0")
     p.add_argument("--trials", type=int, default=0, help="random points of the grid to try (0 = the whole grid)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", help="write the best decoder settings (JSON)")

@@ -45,3 +45,15 @@ def test_console_script_help_runs_in_a_fresh_process():
     for args in ([], ["prepare"], ["train"], ["test"], ["transcribe"], ["plot"]):
         result = subprocess.run([sys.executable, "-m", "asr.cli", *args, "--help"], capture_output=True, text=True)
         assert result.returncode == 0 and "usage: asr" in result.stdout
+
+
+def test_number_lists_may_start_with_a_minus_sign():
+    from asr.cli import build_parser
+
+    tune = ["lm", "tune", "m.pt", "dev.jsonl"]
+    for argv in (["--word-scores", "-1,0,1", "--lm-weights", "-.5,1e-1"],
+                 ["--word-scores=-1,0,1", "--lm-weights=-.5,1e-1"]):
+        args = build_parser().parse_args(tune + argv + ["--word-score", "-2"])
+        assert (args.word_scores, args.lm_weights, args.word_score) == ("-1,0,1", "-.5,1e-1", -2.0)
+    with pytest.raises(SystemExit):  # an option after the list option is still an option, not its value
+        build_parser().parse_args(tune + ["--word-scores", "-o", "out.json"])
