@@ -57,3 +57,14 @@ def test_number_lists_may_start_with_a_minus_sign():
         assert (args.word_scores, args.lm_weights, args.word_score) == ("-1,0,1", "-.5,1e-1", -2.0)
     with pytest.raises(SystemExit):  # an option after the list option is still an option, not its value
         build_parser().parse_args(tune + ["--word-scores", "-o", "out.json"])
+
+
+def test_version_is_the_installed_package_version(capsys):
+    import re
+    from pathlib import Path
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    version = re.search(r'^version = "(.+)"', pyproject, re.M).group(1)
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"asr {version}"

@@ -35,6 +35,7 @@ def test_overrides_win_and_are_typed(tmp_path):
         ("", ["nodot"], "section.key=value"),
         ("model: [1, 2\n", [], "invalid YAML"),
         ("", ["model.cell=lstmx"], "model.cell"),
+        ("", ["features.dither=0.1"], "unknown key.*dither"),  # removed: it never did anything
     ],
 )
 def test_mistakes_are_clear_errors(tmp_path, text, overrides, message):

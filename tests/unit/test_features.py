@@ -2,7 +2,7 @@ import librosa
 import numpy as np
 import torch
 
-from asr.features import FeatureConfig, LogMel, SpecAugmentConfig, compute_cmvn, num_frames, spec_augment
+from asr.features import FeatureConfig, LogMel, SpecAugmentConfig, compute_cmvn, spec_augment
 
 
 def test_logmel_matches_librosa_reference():
@@ -16,7 +16,7 @@ def test_logmel_matches_librosa_reference():
         htk=False, norm="slaney",
     )
     ref = np.log(ref + 1e-6).T
-    assert ours.shape == ref.shape == (num_frames(16000, config), 40)
+    assert ours.shape == ref.shape == (16000 // 160 + 1, 40)  # centered STFT: one frame per hop, plus one
     assert np.max(np.abs(ours - ref)) < 1e-3
 
 
@@ -59,3 +59,23 @@ def test_specaugment_masks_only_inside_valid_frames():
     assert torch.equal(feats, torch.ones(2, 100, 20))  # input not modified in place
     again = spec_augment(feats, lengths, config, torch.Generator().manual_seed(3))
     assert torch.equal(out, again)
+
+
+def test_model_files_written_with_the_removed_dither_setting_still_load(tmp_path):
+    """features.dither never did anything (LogMel runs in eval mode) and is gone; old files carry it."""
+    import json
+
+    from asr.checkpoint import AsrBundle, load_bundle, save_bundle
+    from asr.model import CtcModel, ModelConfig
+    from asr.text import CharTokenizer, TextNormalizer
+
+    tokenizer = CharTokenizer.build(["ab"])
+    config = FeatureConfig(sample_rate=8000, n_mels=8)
+    model = CtcModel(ModelConfig(hidden_size=4, num_layers=1, conv_channels=2, input_dim=4), 8, len(tokenizer))
+    path = save_bundle(AsrBundle(model.eval(), config, tokenizer, TextNormalizer()), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    meta = json.loads(payload["meta"])
+    meta["features"]["dither"] = 0.0
+    payload["meta"] = json.dumps(meta)
+    torch.save(payload, path)
+    assert load_bundle(path).features == config
