@@ -1,11 +1,12 @@
 """Run a stacked (bi)directional RNN/LSTM/GRU on a padded batch, one layer and direction at a time.
 
 Why not ``pack_padded_sequence``: on the CPU a packed sequence sends every cell to torch's generic
-step-by-step kernel, while a dense one reaches oneDNN's fused kernels. Measured on the project's 2-core
-machine (3x256 bidirectional, training step, tools/bench/results/rnn_step.md): LSTM 3-6x faster, GRU and
-plain RNN 10-15% faster. A dense bidirectional call would let the backward direction start in the padding,
-so each direction runs on its own and the backward one sees every sequence reversed within its own length:
-padding stays behind the valid frames in both directions and never reaches a valid output.
+step-by-step kernel, while a dense one reaches oneDNN's fused kernels: a training step of an LSTM stack
+runs several times faster, GRU and plain RNN stacks about as fast or a little faster (measured with
+tools/bench/rnn_step_bench.py; the speed-ups are in tools/bench/results/rnn_step.md). A dense
+bidirectional call would let the backward direction start in the padding, so each direction runs on its
+own and the backward one sees every sequence reversed within its own length: padding stays behind the
+valid frames in both directions and never reaches a valid output.
 
 The parameters stay those of the ``nn.RNN``/``nn.LSTM``/``nn.GRU`` module, so model files are unchanged.
 """
