@@ -7,6 +7,8 @@ import logging
 import os
 from pathlib import Path
 
+import jiwer
+
 from asr.data.dataset import extract_features
 from asr.data.manifest import read_manifest
 from asr.decode import DecoderConfig, describe_decoder
@@ -16,6 +18,16 @@ from asr.transcribe import Transcriber
 from asr.units import count_unknown
 
 log = logging.getLogger(__name__)
+
+
+def phone_error_rate(tokenizer, refs: list[str], hyp_units: list[str]) -> float:
+    """Phones of the decoded path against the pronunciations of the references (word separators excluded);
+    references holding a word without a pronunciation are left out."""
+    pairs = [(tokenizer.unit_string(tokenizer.encode(r)), h) for r, h in zip(refs, hyp_units)
+             if r and not tokenizer.unknown(r)]
+    if not pairs:
+        return float("nan")
+    return jiwer.wer([r for r, _ in pairs], [h for _, h in pairs])
 
 
 def evaluate(
@@ -41,6 +53,9 @@ def evaluate(
                     manifest, ", ".join(f"{c!r} x{n}" for c, n in unknown.most_common()))
     texts = [normalizer(h.text) for h in hyps]
     report = error_report([u.id for u in utts], refs, texts, worst=worst)
+    tokenizer = transcriber.bundle.tokenizer
+    if tokenizer.unit_metric == "per":
+        report.per = phone_error_rate(tokenizer, refs, [h.units for h in hyps])
     out_dir = Path(out_dir)
     with atomic_write(out_dir / "hyps.jsonl") as handle:
         for utt, ref, hyp in zip(utts, refs, hyps):

@@ -18,6 +18,7 @@ class ErrorReport:
     sentences: int
     sentence_errors: int
     worst: list[tuple[str, float, str]] = field(default_factory=list)  # (id, utterance WER, alignment text)
+    per: float | None = None  # phone error rate of the decoded path (phone models)
 
     def summary(self) -> str:
         return (
@@ -25,6 +26,7 @@ class ErrorReport:
             f"of {self.words} words)  CER {100 * self.cer:.2f}%  "
             f"SER {100 * self.sentence_errors / self.sentences:.1f}% "
             f"({self.sentence_errors}/{self.sentences} utterances)"
+            + (f"  PER {100 * self.per:.2f}%" if self.per is not None else "")
         )
 
 

@@ -12,7 +12,7 @@ from typing import Protocol
 import torch
 
 from asr.errors import ConfigError
-from asr.text import CharTokenizer, TextNormalizer
+from asr.text import TextNormalizer
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Hypothesis:
     words: list[Word] = field(default_factory=list)
     score: float = 0.0
     nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, score), best first, beam only
+    units: str = ""  # the output units of the best path (phones of a phone model), for PER
 
 
 @dataclass
@@ -42,7 +43,9 @@ class DecoderConfig:
     beam_size_token: int = 8
     beam_threshold: float = 25.0
     lm: str = ""  # word n-gram LM in ARPA format; "" = none
-    lexicon: str = ""  # "" = lexicon-free; a lexicon or word-list file; "lm" = the LM's vocabulary
+    # "" = lexicon-free (phone models: the model's training words, plus the LM's words when there is an LM);
+    # a lexicon or word-list file; "lm" = the LM's vocabulary; "model" = the model's training words (phone models)
+    lexicon: str = ""
     lm_weight: float = 0.5
     word_score: float = 0.0
     sil_score: float = 0.0
@@ -71,7 +74,7 @@ class Decoder(Protocol):
     def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]: ...
 
 
-def build_decoder(config: DecoderConfig, tokenizer: CharTokenizer, normalizer: TextNormalizer | None = None) -> Decoder:
+def build_decoder(config: DecoderConfig, tokenizer, normalizer: TextNormalizer | None = None) -> Decoder:
     if config.kind == "greedy":
         from asr.decode.greedy import GreedyDecoder
 

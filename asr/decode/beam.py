@@ -18,12 +18,12 @@ from pathlib import Path
 import torch
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
-from asr.decode import DecoderConfig, Hypothesis
+from asr.decode import DecoderConfig, Hypothesis, Word
 from asr.decode.greedy import words_from_tokens
 from asr.decode.hotwords import Hotword, HotwordError, parse_hotword, read_hotwords
 from asr.decode.lexicon import LexiconError, lexicon_from_words, read_lexicon, write_lexicon
 from asr.errors import ConfigError
-from asr.text import BLANK, WORD_SEP, CharTokenizer, TextNormalizer
+from asr.text import BLANK, WORD_SEP, TextNormalizer
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class WordLmAdapter(CTCDecoderLM):
     def __init__(
         self,
         arpa,  # asr.lm.arpa.ArpaModel or None
-        tokenizer: CharTokenizer,
+        tokenizer,
         hotwords: list[Hotword],
         word_score: float,
         lm_weight: float,
@@ -152,8 +152,24 @@ def _decoder_word_list(lexicon_path: Path) -> list[str]:
     return [word_dict.get_entry(i) for i in range(word_dict.index_size())]
 
 
+def _name_words(timed: list[Word], names: list[str]) -> list[Word]:
+    """The lexicon decoder's words, with the times of the ``|``-separated token groups of its path.
+
+    The words are the truth (a phone group may spell several homophones); when the model ran two words
+    together without a ``|``, the groups are fewer than the words and the unmatched words share the
+    last group's span.
+    """
+    if not timed:
+        return [Word(name, 0.0, 0.0, 0.0) for name in names]
+    out = []
+    for i, name in enumerate(names):
+        src = timed[min(i, len(timed) - 1)]
+        out.append(Word(name, src.start, src.end, src.confidence))
+    return out
+
+
 class BeamDecoder:
-    def __init__(self, config: DecoderConfig, tokenizer: CharTokenizer, normalizer: TextNormalizer | None = None):
+    def __init__(self, config: DecoderConfig, tokenizer, normalizer: TextNormalizer | None = None):
         self.config = config
         self.tokenizer = tokenizer
         self.normalizer = normalizer or TextNormalizer()
@@ -164,16 +180,8 @@ class BeamDecoder:
             arpa = ArpaModel.load(config.lm)
         hotwords = self._hotwords(config)
         tokens = list(tokenizer.symbols)
-        lexicon = None
-        if config.lexicon:
-            if config.lexicon == "lm":
-                if arpa is None:
-                    raise ConfigError("lexicon 'lm' needs an LM (--lm) to take the vocabulary from")
-                lexicon = lexicon_from_words(sorted(arpa.vocab), tokenizer, source=config.lm)
-            else:
-                lexicon = read_lexicon(config.lexicon, tokenizer)
-                if arpa is not None:
-                    check_lexicon_against_lm(lexicon, set(arpa.vocab), config.lexicon, config.lm)
+        lexicon = self._lexicon(config, tokenizer, arpa)
+        if lexicon is not None:
             for hw in hotwords:
                 lexicon.update(lexicon_from_words(hw.words, tokenizer, source="hotwords"))
         self._tmp = tempfile.TemporaryDirectory(prefix="asr-lexicon-")
@@ -199,6 +207,33 @@ class BeamDecoder:
             self.decoder = ctc_decoder(lexicon=None, lm=lm, **common)
         self.lexicon = lexicon
         self._lm = lm
+
+    @staticmethod
+    def _lexicon(config: DecoderConfig, tokenizer, arpa) -> dict[str, list[str]] | None:
+        """Word -> token spelling for lexicon decoding; None for lexicon-free decoding (character models)."""
+        phone_model = tokenizer.unit_metric == "per"
+        if config.lexicon == "model" or (phone_model and not config.lexicon):
+            if not phone_model:
+                raise ConfigError("lexicon 'model' is for phone models, which store their training words; "
+                                  "give a character model a lexicon file or 'lm'")
+            # Phones spell no words by themselves: a phone model decodes through its training words, plus the
+            # LM's vocabulary (general English) when it has one and the lexicon was left to the default.
+            lexicon = dict(tokenizer.lexicon)
+            if arpa is not None and not config.lexicon:
+                extra = [w for w in sorted(arpa.vocab) if w not in lexicon]
+                lexicon.update(lexicon_from_words(extra, tokenizer, source=config.lm, required=False))
+                check_lexicon_against_lm(lexicon, set(arpa.vocab), "the model's training words", config.lm)
+            return lexicon
+        if config.lexicon == "lm":
+            if arpa is None:
+                raise ConfigError("lexicon 'lm' needs an LM (--lm) to take the vocabulary from")
+            return lexicon_from_words(sorted(arpa.vocab), tokenizer, source=config.lm)
+        if config.lexicon:
+            lexicon = read_lexicon(config.lexicon, tokenizer)
+            if arpa is not None:
+                check_lexicon_against_lm(lexicon, set(arpa.vocab), config.lexicon, config.lm)
+            return lexicon
+        return None
 
     def _hotwords(self, config: DecoderConfig) -> list[Hotword]:
         hotwords: list[Hotword] = []
@@ -227,8 +262,12 @@ class BeamDecoder:
         tokens = [(int(t), int(f) - 1) for t, f in zip(best.tokens.tolist(), best.timesteps.tolist())
                   if 0 < f <= frames]
         words = words_from_tokens(tokens, log_probs, self.tokenizer, frame_shift)
+        if best.words:
+            words = _name_words(words, list(best.words))
         nbest = [(self._text(h), float(h.score)) for h in results]
-        return Hypothesis(text=" ".join(w.word for w in words), words=words, score=float(best.score), nbest=nbest)
+        units = self.tokenizer.unit_string(t for t, _ in tokens)
+        return Hypothesis(text=" ".join(w.word for w in words), words=words, score=float(best.score), nbest=nbest,
+                          units=units)
 
     def _text(self, hyp) -> str:
         if hyp.words:

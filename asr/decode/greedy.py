@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from asr.decode import Hypothesis, Word
-from asr.text import CharTokenizer
 
 
 def collapse(best: list[int], blank: int) -> list[tuple[int, int]]:
@@ -20,7 +19,7 @@ def collapse(best: list[int], blank: int) -> list[tuple[int, int]]:
 
 
 def words_from_tokens(
-    tokens: list[tuple[int, int]], log_probs: torch.Tensor, tokenizer: CharTokenizer, frame_shift: float
+    tokens: list[tuple[int, int]], log_probs: torch.Tensor, tokenizer, frame_shift: float
 ) -> list[Word]:
     """[(token, frame)] -> words with start/end seconds and a confidence.
 
@@ -50,14 +49,15 @@ def words_from_tokens(
 
 
 class GreedyDecoder:
-    def __init__(self, tokenizer: CharTokenizer):
+    def __init__(self, tokenizer):
         self.tokenizer = tokenizer
 
     def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis:
         """``log_probs``: (frames, vocab) for one utterance; ``frame_shift``: seconds per output frame."""
         tokens = collapse(log_probs.argmax(dim=-1).tolist(), self.tokenizer.blank_id)
         words = words_from_tokens(tokens, log_probs, self.tokenizer, frame_shift)
-        return Hypothesis(text=" ".join(w.word for w in words), words=words)
+        units = self.tokenizer.unit_string(t for t, _ in tokens)
+        return Hypothesis(text=" ".join(w.word for w in words), words=words, units=units)
 
     def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]:
         return [self.decode(log_probs[i, : int(lengths[i])], frame_shift) for i in range(log_probs.shape[0])]

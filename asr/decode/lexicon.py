@@ -26,8 +26,11 @@ class LexiconError(AsrError):
     pass
 
 
-def lexicon_from_words(words: Iterable[str], tokenizer, source: str = "") -> dict[str, list[str]]:
-    """Spell every word; words with characters the model lacks are skipped with one warning."""
+def lexicon_from_words(
+    words: Iterable[str], tokenizer, source: str = "", required: bool = True
+) -> dict[str, list[str]]:
+    """Spell every word; words the model cannot spell (characters it lacks, no pronunciation) are skipped
+    with one warning. ``required``: an empty result is an error."""
     lexicon: dict[str, list[str]] = {}
     skipped: list[str] = []
     for word in words:
@@ -41,8 +44,8 @@ def lexicon_from_words(words: Iterable[str], tokenizer, source: str = "") -> dic
     if skipped:
         log.warning("%s: %d word(s) the model cannot spell were left out of the lexicon: %s",
                     source or "lexicon", len(skipped), ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
-    if not lexicon:
-        raise LexiconError(f"{source or 'lexicon'}: no word can be spelled with the model's characters")
+    if not lexicon and required:
+        raise LexiconError(f"{source or 'lexicon'}: no word can be spelled with the model's units")
     return lexicon
 
 

@@ -154,7 +154,8 @@ def test_model_files_record_their_own_epoch_and_best_is_the_best_epoch(tiny_corp
     for epoch, row in rows.items():
         info = load_bundle(exp / f"model_epoch{epoch:03d}.pt").info
         assert info["epoch"] == epoch
-        assert info["cer"] == pytest.approx(float(row["val_cer"])) and info["wer"] == pytest.approx(float(row["val_wer"]))
+        assert info["cer"] == pytest.approx(float(row["val_cer"]))
+        assert info["wer"] == pytest.approx(float(row["val_wer"]))
     best_epoch = min(rows, key=lambda e: (float(rows[e]["val_cer"]), float(rows[e]["val_loss"])))
     assert load_bundle(exp / "model_best.pt").info["epoch"] == best_epoch
     assert load_bundle(exp / "model_last.pt").info["epoch"] == 3
