@@ -42,7 +42,8 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
         elif args.kind == "fsdd":
             from asr.data.corpora.fsdd import prepare_fsdd
 
-            written = prepare_fsdd(Path(args.source), out_dir, held_out_speaker=args.held_out_speaker)
+            written = prepare_fsdd(Path(args.source), out_dir, held_out_speaker=args.held_out_speaker,
+                                   dev_speaker=args.dev_speaker)
         else:
             from asr.data.corpora.speechocean762 import prepare_speechocean762
 
@@ -174,6 +175,53 @@ def _cmd_lm_build(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}: order {model.order}, vocabulary {len(model.vocab)}, {counts}")
 
 
+def _sentences(path: str, normalizer_model: str | None) -> list[str]:
+    """Normalised sentences of a text file (one per line) or a .jsonl manifest's transcripts."""
+    from asr.text import TextNormalizer
+
+    normalizer = TextNormalizer()
+    if normalizer_model:
+        from asr.checkpoint import load_bundle
+
+        normalizer = load_bundle(normalizer_model).normalizer
+    if Path(path).suffix == ".jsonl":
+        from asr.data.manifest import read_manifest
+
+        texts = [u.text for u in read_manifest(path)]
+    else:
+        from asr.io_utils import read_text_lines
+
+        texts = read_text_lines(path)
+    return [t for t in (normalizer(x) for x in texts) if t]
+
+
+def _cmd_lm_eval(args: argparse.Namespace) -> None:
+    from asr.lm.arpa import ArpaModel
+    from asr.lm.mix import model_perplexity
+
+    sentences = _sentences(args.text, args.model)
+    for path in args.lm:
+        result = model_perplexity(ArpaModel.load(path), sentences)
+        print(f"{path}: perplexity {result.perplexity:.1f} over {result.tokens} tokens, "
+              f"OOV {100 * result.oov_rate:.2f}% ({result.oov} of {result.words} words)")
+
+
+def _cmd_lm_mix(args: argparse.Namespace) -> None:
+    from asr.lm.arpa import ArpaModel
+    from asr.lm.mix import interpolate, tune_weights
+
+    models = [ArpaModel.load(p) for p in args.lm]
+    if args.tune:
+        weights, ppl = tune_weights(models, _sentences(args.tune, args.model))
+        print(f"weights tuned on {args.tune}: {', '.join(f'{w:.2f}' for w in weights)} (perplexity {ppl:.1f})")
+    elif args.weights:
+        weights = _floats(args.weights)
+    else:
+        raise AsrError("asr lm mix: give --weights or --tune")
+    counts = interpolate(models, weights, args.output)
+    print(f"wrote {args.output}: " + ", ".join(f"{n}-grams: {c}" for n, c in enumerate(counts, start=1)))
+
+
 def _cmd_lm_tune(args: argparse.Namespace) -> None:
     import dataclasses
 
@@ -258,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", nargs="?", help="corpus folder, Kaldi data dir, NeMo manifest or audio folder")
     p.add_argument("-o", "--output", help="manifest file (generic formats) or output folder (corpora)")
     p.add_argument("--held-out-speaker", default="theo", help="fsdd: the speaker kept for testing")
+    p.add_argument("--dev-speaker", help="fsdd: also write select_{train,dev,test}.jsonl: train on the other "
+                   "speakers, test on this one, to choose a config without looking at the held-out speaker")
     p.add_argument("--seed", type=int, default=0, help="demo: generator seed")
     p.set_defaults(func=_cmd_prepare)
 
@@ -284,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, opus, mp3)")
             p.add_argument("--format", choices=("text", "json"), default="text")
             p.set_defaults(func=_cmd_transcribe)
-    lm = sub.add_parser("lm", help="build and tune word n-gram language models").add_subparsers(
+    lm = sub.add_parser("lm", help="build, evaluate, mix and tune word n-gram language models").add_subparsers(
         dest="lm_command", required=True, metavar="LM_COMMAND")
     p = lm.add_parser("build", help="estimate a modified Kneser-Ney n-gram LM and write ARPA",
                       description="One sentence per line; text is normalised like the model's transcripts.")
@@ -299,6 +349,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "punctuation removed)")
     p.add_argument("--no-normalize", action="store_true", help="use the text as it is")
     p.set_defaults(func=_cmd_lm_build)
+    p = lm.add_parser("eval", help="perplexity and OOV rate of LMs on a text or manifest")
+    p.add_argument("lm", nargs="+", help="ARPA files")
+    p.add_argument("text", help="text (one sentence per line) or a .jsonl manifest")
+    p.add_argument("--model", help="take the text normaliser from this model file")
+    p.set_defaults(func=_cmd_lm_eval)
+    p = lm.add_parser("mix", help="interpolate two or more ARPA LMs into one",
+                      description="p(w|h) = sum of weight_i * p_i(w|h); back-off weights recomputed.")
+    p.add_argument("lm", nargs="+", help="ARPA files")
+    p.add_argument("-o", "--output", required=True, help="ARPA file to write")
+    p.add_argument("--weights", help="comma-separated weights, one per LM, summing to 1")
+    p.add_argument("--tune", help="two LMs: choose the weights by perplexity on this text or manifest")
+    p.add_argument("--model", help="take the text normaliser from this model file")
+    p.set_defaults(func=_cmd_lm_mix)
     p = lm.add_parser("tune", help="search LM weight and word score on a dev manifest")
     p.add_argument("model")
     p.add_argument("manifest")

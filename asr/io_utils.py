@@ -66,3 +66,25 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         if cause is not None:
             raise _output_error(target, cause) from exc
         raise
+
+
+def open_text(path: str | os.PathLike) -> IO[str]:
+    """A UTF-8 text file for reading; ``.gz`` files are decompressed as they are read."""
+    if str(path).endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """Lines of a (possibly gzipped) UTF-8 text; a missing or undecodable file is one AsrError naming it."""
+    from asr.errors import AsrError
+
+    try:
+        with open_text(path) as handle:
+            return handle.read().splitlines()
+    except FileNotFoundError:
+        raise AsrError(f"{path}: text file not found") from None
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise AsrError(f"{path}: not readable UTF-8 text ({exc})") from None

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asr.errors import ConfigError
+from asr.io_utils import open_text
 from asr.lm.arpa import BOS, BOS_LOGPROB, EOS, UNK, LmError, format_float, sentence_logprob, write_arpa
 
 log = logging.getLogger(__name__)
@@ -434,18 +435,20 @@ def build_lm(sentences: Iterable[str], config: LmConfig) -> NgramModel:
 def build_lm_from_file(
     text_path: str | os.PathLike, config: LmConfig, normalizer: Callable[[str], str] | None = None
 ) -> NgramModel:
-    """Like ``build_lm`` over a UTF-8 text file with one sentence per line, read as a stream."""
+    """Like ``build_lm`` over a UTF-8 text file (or .gz) with one sentence per line, read as a stream."""
     config.validate()
     corpus = _Corpus()
     lineno = 0
     try:
-        with open(text_path, encoding="utf-8") as handle:
+        with open_text(text_path) as handle:
             for lineno, line in enumerate(handle, 1):  # noqa: B007 - lineno is reported on a decoding error
                 corpus.add(normalizer(line) if normalizer is not None else line)
     except FileNotFoundError:
         raise LmError(f"{text_path}: LM training text not found") from None
     except UnicodeDecodeError as exc:
         raise LmError(f"{text_path}:{lineno + 1}: not valid UTF-8 ({exc.reason})") from None
+    except (OSError, EOFError) as exc:  # a damaged .gz
+        raise LmError(f"{text_path}:{lineno + 1}: unreadable ({exc})") from None
     vocab, tokens = _finalise_vocab(corpus, config)
     del corpus
     return _estimate(vocab, tokens, config)
