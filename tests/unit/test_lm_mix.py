@@ -72,8 +72,8 @@ def test_cli_eval_and_mix(two_lms):
     root, _ = two_lms
     (root / "dev.txt").write_text("The cat sat on the road!\n", encoding="utf-8")
     run = [sys.executable, "-m", "asr.cli"]
-    out = subprocess.run(run + ["lm", "mix", str(root / "a.arpa"), str(root / "b.arpa"), "--tune", str(root / "dev.txt"),
-                                "-o", str(root / "m.arpa")], capture_output=True, text=True, check=True).stdout
+    mix = ["lm", "mix", str(root / "a.arpa"), str(root / "b.arpa"), "--tune", str(root / "dev.txt")]
+    out = subprocess.run(run + mix + ["-o", str(root / "m.arpa")], capture_output=True, text=True, check=True).stdout
     assert "weights tuned on" in out and (root / "m.arpa").is_file()
     out = subprocess.run(run + ["lm", "eval", str(root / "a.arpa"), str(root / "m.arpa"), str(root / "dev.txt")],
                          capture_output=True, text=True, check=True).stdout
