@@ -226,7 +226,7 @@ def _cmd_lm_tune(args: argparse.Namespace) -> None:
     import dataclasses
 
     from asr.checkpoint import load_bundle, save_bundle
-    from asr.decode.tune import tune_decoder
+    from asr.tune import tune_decoder
 
     bundle = load_bundle(args.model)
     base = dataclasses.replace(bundle.decoder, **{**_decoder_overrides(args), "kind": "beam"})

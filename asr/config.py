@@ -44,6 +44,7 @@ class TrainerConfig:
     max_epochs: int = 30
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = all cores
+    flush_denormal: bool = True  # CPU: treat denormal floats as zero (they take a slow path on x86)
     accelerator: str = "auto"
     devices: str = "auto"
     precision: str = "32-true"

@@ -1,32 +1,58 @@
 #!/usr/bin/env bash
 # speechocean762 (OpenSLR 101): train on `train`, select and report on `dev`.
-# Stages: 0 download (only when --corpus does not exist), 1 prepare manifests, 3 train, 4 decode dev,
-# 5 print the score, 6 n-gram LM from the train transcripts, tuned on half of the dev speakers and
-# scored on the other half (lexicon-free and lexicon-constrained beam search).
-# Usage: recipes/speechocean762/run.sh [--stage N] [--stop-stage M] [--corpus DIR] [--config FILE] [--exp DIR]
-#        [--lm-order N] [--lm-weights a,b,...] [--word-scores a,b,...]
+# Stages: 0 download (only when --corpus does not exist), 1 manifests and the dev split into a tuning
+# half and a scoring half (by speaker), 2 LMs: a 3-gram from the train transcripts, a pruned 3-gram from
+# general English (../shared/corpora/text/sgd), their mixture (weight by perplexity on the tuning half),
+# perplexity and OOV on dev, 3 train (features are extracted and cached on the first run), 4 decode dev
+# with the model's own decoder, 5 print the score, 6 tune LM weight and word score on the tuning half,
+# score greedy and LM decoding on the scoring half.
+# --units phone (default) trains ARPAbet phone CTC with CMUdict (+ the corpus lexicon for training words
+# CMUdict lacks); --units char trains characters. Both use the same encoder and budget.
+# Usage: recipes/speechocean762/run.sh [--stage N] [--stop-stage M] [--units phone|char] [--corpus DIR]
+#        [--config FILE] [--exp DIR] [--lm-text FILE] [--lm-weights a,b,...] [--word-scores a,b,...]
+#        [--train-args "key=value ..."]
 cd "$(dirname "$0")"
 corpus=../../../shared/corpora/speechocean762
-config=../../conf/speechocean762.yaml
-exp=exp/lstm_sp
-lm_order=3
+lm_text=../../../shared/corpora/text/sgd/sentences.txt.gz
+units=phone
+config=
+exp=
 lm_weights=0.5,1,1.5,2
-word_scores=0,1,2,3
+word_scores=-1,0,1,2
+train_args=
 stage=0
 stop_stage=100
 source ../common.sh
 
+case "$units" in
+  phone) config=${config:-../../conf/speechocean762_phone.yaml}; exp=${exp:-exp/phone}
+         unit_args="tokenizer.lexicon=$corpus/resource/lexicon.txt" ;;
+  char) config=${config:-../../conf/speechocean762.yaml}; exp=${exp:-exp/char}; unit_args= ;;
+  *) echo "--units must be phone or char" >&2; exit 2 ;;
+esac
+
 if run_stage 0 && [ ! -d "$corpus" ]; then
   log "stage 0: downloading speechocean762 (OpenSLR 101) into downloads/"
-  corpus=$(python -c "from asr.data.download import download_corpus; print(download_corpus('speechocean762', 'downloads'))")
+  corpus=$(asr download speechocean762 downloads)
 fi
 if run_stage 1; then
   log "stage 1: manifests"
   asr prepare speechocean762 "$corpus" -o data
+  python local/split_dev.py data/dev.jsonl data/dev_tune.jsonl data/dev_eval.jsonl
+fi
+if run_stage 2; then
+  log "stage 2: language models (train transcripts, general English, their mixture)"
+  mkdir -p exp/lm
+  asr lm build data/train.jsonl --order 3 -o exp/lm/train3.arpa
+  asr lm build "$lm_text" --order 3 --prune 0 1 1 -o exp/lm/general3.arpa
+  asr lm mix exp/lm/train3.arpa exp/lm/general3.arpa --tune data/dev_tune.jsonl -o exp/lm/mix3.arpa
+  asr lm eval exp/lm/train3.arpa exp/lm/general3.arpa exp/lm/mix3.arpa data/dev_eval.jsonl
 fi
 if run_stage 3; then
-  log "stage 3: training"
-  asr train --config "$config" data.train=data/train.jsonl data.dev=data/dev.jsonl trainer.exp_dir="$exp"
+  log "stage 3: training ($units units)"
+  # shellcheck disable=SC2086  # unit_args and train_args are lists of key=value words
+  asr train --config "$config" data.train=data/train.jsonl data.dev=data/dev.jsonl trainer.exp_dir="$exp" \
+    $unit_args $train_args
 fi
 if run_stage 4; then
   log "stage 4: decoding dev"
@@ -37,20 +63,11 @@ if run_stage 5; then
   head -n 4 "$exp/dev/report.txt"
 fi
 if run_stage 6; then
-  log "stage 6: language model"
-  python - <<'PY'
-from asr.data.manifest import read_manifest, write_manifest
-dev = read_manifest("data/dev.jsonl")
-speakers = sorted({u.speaker for u in dev})
-tune = set(speakers[::2])  # every other speaker: tune and eval halves share no speaker
-write_manifest("data/dev_tune.jsonl", [u for u in dev if u.speaker in tune])
-write_manifest("data/dev_eval.jsonl", [u for u in dev if u.speaker not in tune])
-PY
-  asr lm build data/train.jsonl --order "$lm_order" -o "$exp/lm.arpa"
-  asr lm tune "$exp/model_best.pt" data/dev_tune.jsonl --lm "$exp/lm.arpa" --lm-weights "$lm_weights" \
+  log "stage 6: LM weight and word score tuned on half the dev speakers, scored on the other half"
+  asr lm tune "$exp/model_best.pt" data/dev_tune.jsonl --lm exp/lm/mix3.arpa --lm-weights "$lm_weights" \
     --word-scores "$word_scores" -o "$exp/lm_tuned.json" --write-model "$exp/model_lm.pt"
+  asr test "$exp/model_best.pt" data/dev_eval.jsonl -o "$exp/dev_eval_nolm"
   asr test "$exp/model_best.pt" data/dev_eval.jsonl -o "$exp/dev_eval_greedy" --decoder greedy
   asr test "$exp/model_lm.pt" data/dev_eval.jsonl -o "$exp/dev_eval_lm"
-  asr test "$exp/model_lm.pt" data/dev_eval.jsonl -o "$exp/dev_eval_lm_lexicon" --lexicon lm
-  for d in dev_eval_greedy dev_eval_lm dev_eval_lm_lexicon; do echo "$d: $(sed -n 4p "$exp/$d/report.txt")"; done
+  for d in dev_eval_greedy dev_eval_nolm dev_eval_lm; do echo "$d: $(sed -n 4p "$exp/$d/report.txt")"; done
 fi

@@ -1,4 +1,4 @@
-"""Search LM weight and word score on a dev set; emissions are computed once and kept in memory."""
+"""``asr lm tune``: search LM weight and word score on a dev set; emissions are computed once (ScoringSet)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,8 @@ import random
 import time
 from dataclasses import dataclass
 
-import torch
-
-from asr.data.dataset import extract_features
-from asr.data.manifest import read_manifest
-from asr.decode import DecoderConfig, build_decoder
-from asr.metrics import error_report
-from asr.transcribe import Transcriber
+from asr.decode import DecoderConfig
+from asr.scoring import ScoringSet
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +25,6 @@ class TrialResult:
     seconds: float
 
 
-def decode_all(transcriber: Transcriber, config: DecoderConfig, emissions: list[torch.Tensor]) -> list[str]:
-    bundle = transcriber.bundle
-    decoder = build_decoder(config, bundle.tokenizer, bundle.normalizer)
-    return [decoder.decode(e, bundle.frame_shift).text for e in emissions]
-
-
 def tune_decoder(
     model_path: str | os.PathLike,
     manifest: str | os.PathLike,
@@ -46,12 +35,7 @@ def tune_decoder(
     seed: int = 0,
 ) -> tuple[DecoderConfig, list[TrialResult]]:
     """Grid search (or ``trials`` random points of the grid) over (lm_weight, word_score) by dev WER."""
-    transcriber = Transcriber(model_path)
-    utts = read_manifest(manifest)
-    emissions = transcriber.emissions(extract_features(utts, transcriber.bundle.features))
-    normalizer = transcriber.bundle.normalizer
-    refs = [normalizer(u.text) for u in utts]
-    ids = [u.id for u in utts]
+    scoring = ScoringSet.load(model_path, manifest)
     grid = list(itertools.product(lm_weights, word_scores))
     if trials and trials < len(grid):
         grid = random.Random(seed).sample(grid, trials)
@@ -59,8 +43,7 @@ def tune_decoder(
     for weight, score in grid:
         config = dataclasses.replace(base, kind="beam", lm_weight=weight, word_score=score)
         start = time.perf_counter()
-        hyps = decode_all(transcriber, config, emissions)
-        report = error_report(ids, refs, [normalizer(h) for h in hyps], worst=0)
+        report = scoring.score(scoring.decode(config))
         results.append(TrialResult(weight, score, report.wer, report.cer, time.perf_counter() - start))
         log.info("lm_weight %.3f word_score %.3f: WER %.2f%% CER %.2f%%", weight, score, 100 * report.wer,
                  100 * report.cer)
