@@ -1,4 +1,6 @@
 import csv
+import dataclasses
+import json
 import math
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import torch
 from asr.checkpoint import load_bundle
 from asr.config import load_config
 from asr.data.datamodule import ctc_min_frames
-from asr.data.manifest import Utterance, write_manifest
+from asr.data.manifest import Utterance, read_manifest, write_manifest
 from asr.errors import ConfigError
 from asr.train import lr_lambda, prepare_data, train
 
@@ -159,3 +161,24 @@ def test_model_files_record_their_own_epoch_and_best_is_the_best_epoch(tiny_corp
     best_epoch = min(rows, key=lambda e: (float(rows[e]["val_cer"]), float(rows[e]["val_loss"])))
     assert load_bundle(exp / "model_best.pt").info["epoch"] == best_epoch
     assert load_bundle(exp / "model_last.pt").info["epoch"] == 3
+
+
+def test_phone_model_trains_selects_by_per_and_scores_words(tiny_corpus):
+    from asr.evaluate import evaluate
+    from asr.units import PhoneTokenizer
+
+    for name in ("train", "dev"):
+        path = tiny_corpus / f"{name}.jsonl"
+        utts = [u for u in read_manifest(path) if u.duration > 0.5]
+        words = ["yes", "no", "yes no"]
+        write_manifest(path, [dataclasses.replace(u, text=words[i % 3]) for i, u in enumerate(utts)])
+    best = train(tiny_config(tiny_corpus, **{"tokenizer.units": "phone", "trainer.select_by": "per"}))
+    bundle = load_bundle(best)
+    assert isinstance(bundle.tokenizer, PhoneTokenizer) and set(bundle.tokenizer.lexicon) == {"yes", "no"}
+    assert bundle.decoder.kind == "beam" and bundle.decoder.lexicon == "model"
+    assert 0.0 <= bundle.info["per"] <= 1.0 and "cer" not in bundle.info
+    report = evaluate(best, tiny_corpus / "dev.jsonl", tiny_corpus / "test")
+    assert report.per is not None and "PER" in (tiny_corpus / "test" / "report.txt").read_text()
+    # Whatever the untrained model says, a lexicon decoder can only write training words.
+    hyps = [json.loads(line)["hyp"] for line in open(tiny_corpus / "test" / "hyps.jsonl")]
+    assert set(" ".join(hyps).split()) <= {"yes", "no"}
