@@ -110,3 +110,23 @@ class ThroughputMeter(Callback):
             task.log("train_audio_sps", speed)
             log.info("epoch %d: %.0f audio-s in %.1fs of training steps = %.1f audio-s/s",
                      trainer.current_epoch, self.audio, self.elapsed, speed)
+
+
+class EpochSummary(Callback):
+    """One log line per epoch with the dev scores: what a log file gets instead of a progress bar, whose
+    carriage-return updates fill a redirected log with thousands of lines."""
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, task) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_validation_end(self, trainer, task) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        parts = [f"{k} {float(metrics[k]):.4f}" for k in ("train_loss", "val_loss", "val_wer", "val_cer", "val_per")
+                 if k in metrics]
+        log.info("epoch %d/%d (%.0fs): %s", trainer.current_epoch, trainer.max_epochs - 1,
+                 time.perf_counter() - self._t0, ", ".join(parts))

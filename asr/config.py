@@ -57,7 +57,7 @@ class TrainerConfig:
     # Keep the model files of the last N epochs (model_epochNNN.pt) and write model_avg.pt, the mean of
     # their weights, when training ends; 0 or 1 = off.
     average_last: int = 0
-    progress_bar: bool = True
+    progress_bar: bool = True  # shown only on a terminal; otherwise one summary line per epoch
 
 
 @dataclass

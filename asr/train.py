@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import sys
 from pathlib import Path
 
 import jiwer
@@ -19,7 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from asr.callbacks import AtomicCheckpointIO, ExportModel, ThroughputMeter
+from asr.callbacks import AtomicCheckpointIO, EpochSummary, ExportModel, ThroughputMeter
 from asr.checkpoint import AsrBundle, check_training_checkpoint
 from asr.config import TrainConfig, to_dict
 from asr.data.datamodule import AsrDataModule
@@ -231,6 +232,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         ExportModel(exp_dir, bundle_for, metric, config.trainer.average_last),
         ThroughputMeter(config.features.hop_length / config.features.sample_rate),
     ]
+    # A progress bar only where a person watches: redirected to a file it is thousands of lines of updates.
+    progress_bar = config.trainer.progress_bar and sys.stderr.isatty()
+    if not progress_bar:
+        callbacks.append(EpochSummary())
     if config.trainer.early_stop_patience > 0:
         callbacks.append(EarlyStopping(metric, mode="min",
                                        patience=config.trainer.early_stop_patience))
@@ -248,7 +253,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         # A resumed run gets the next logs/version_N (Lightning's CSV writer would overwrite the old file);
         # TensorBoard appends a new event file to the same folder.
         logger=[CSVLogger(exp_dir, name="logs"), TensorBoardLogger(exp_dir, name="tensorboard", version="")],
-        enable_progress_bar=config.trainer.progress_bar,
+        enable_progress_bar=progress_bar,
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
         enable_model_summary=False,

@@ -182,3 +182,16 @@ def test_phone_model_trains_selects_by_per_and_scores_words(tiny_corpus):
     # Whatever the untrained model says, a lexicon decoder can only write training words.
     hyps = [json.loads(line)["hyp"] for line in open(tiny_corpus / "test" / "hyps.jsonl")]
     assert set(" ".join(hyps).split()) <= {"yes", "no"}
+
+
+def test_redirected_training_log_has_one_line_per_epoch_and_no_bar(tiny_corpus):
+    args = [f"data.train={tiny_corpus / 'train.jsonl'}", f"data.dev={tiny_corpus / 'dev.jsonl'}",
+            f"trainer.exp_dir={tiny_corpus / 'exp'}", "features.sample_rate=8000", "features.n_mels=20",
+            "model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "model.input_dim=16",
+            "trainer.max_epochs=2", "optim.warmup_steps=2", "data.max_batch_seconds=3"]
+    result = subprocess.run([sys.executable, "-m", "asr.cli", "train", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "\r" not in output  # no progress bar updates in a redirected log
+    summaries = [line for line in output.splitlines() if "val_wer" in line and "epoch" in line]
+    assert len(summaries) == 2 and "epoch 0/1" in summaries[0] and "epoch 1/1" in summaries[1]
