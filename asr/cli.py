@@ -57,6 +57,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from asr.train import train
 
     config = load_config(args.config, args.overrides)
+    if args.init:
+        config.trainer.init = args.init  # relative to the current folder, like overrides
     best = train(config, resume=args.resume)
     print(f"best model: {best}")
 
@@ -317,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", help="YAML config (sections: data, features, specaugment, text, model, "
                    "optim, trainer, decoder)")
     p.add_argument("--resume", action="store_true", help="continue from <exp_dir>/checkpoints/last.ckpt")
+    p.add_argument("--init", metavar="MODEL", help="fine-tune: start from this model file (sets trainer.init); "
+                   "its architecture, features, units and normaliser are kept, new characters get new outputs")
     p.add_argument("overrides", nargs="*", help="section.key=value")
     p.set_defaults(func=_cmd_train)
 

@@ -58,6 +58,13 @@ class TrainerConfig:
     # their weights, when training ends; 0 or 1 = off.
     average_last: int = 0
     progress_bar: bool = True  # shown only on a terminal; otherwise one summary line per epoch
+    # Fine-tuning (asr/finetune.py, `asr train --init MODEL`): start from this model file. Its architecture
+    # (model.*, dropout aside), features, normaliser and units are taken from it; a config that sets one
+    # of those differently is an error, except text.*, which overrides the model's normaliser.
+    init: str = ""
+    init_cmvn: Literal["model", "data"] = "model"  # CMVN statistics: the model's, or the new training data's
+    freeze_frontend: bool = False  # keep the convolutional front end's weights as loaded
+    freeze_layers: int = 0  # keep the first N recurrent layers (both directions) as loaded
 
 
 @dataclass
@@ -120,6 +127,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "trainer.check_val_every_n_epoch": _AT_LEAST_1,
     "trainer.early_stop_patience": (lambda x: x >= 0, ">= 0 (0 = off)"),
     "trainer.average_last": _AT_LEAST_0,
+    "trainer.freeze_layers": _AT_LEAST_0,
     "decoder.beam_size": _AT_LEAST_1,
     "decoder.beam_size_token": (lambda x: x >= 0, ">= 0 (0 = all)"),
     "decoder.beam_threshold": _POSITIVE,
@@ -271,17 +279,28 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
             raise ConfigError(f"{path}: invalid value ({_clip(str(exc))})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping of sections")
-        # Manifest paths in a config are relative to the config file, like audio paths in a manifest.
-        data_section = data.get("data") or {}
-        for key in ("train", "dev"):
-            value = data_section.get(key)
+        # Manifest and model paths in a config are relative to the config file, like audio paths in a manifest.
+        for section, key in (("data", "train"), ("data", "dev"), ("trainer", "init")):
+            values = data.get(section)
+            value = values.get(key) if isinstance(values, dict) else None
             if isinstance(value, str) and value and not os.path.isabs(value):
-                data_section[key] = str((path.parent / value).resolve())
+                values[key] = str((path.parent / value).resolve())
     data = apply_overrides(data, overrides or [])
     config = from_dict(TrainConfig, data)
+    # The keys the YAML or the overrides set: fine-tuning takes the rest of the architecture from the model.
+    config.explicit_keys = frozenset(_dotted_keys(data))
     config.model.validate()
     _check_features(config)
     return config
+
+
+def _dotted_keys(data: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in data.items():
+        keys.add(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys |= _dotted_keys(value, f"{prefix}{key}.")
+    return keys
 
 
 def to_dict(config: Any) -> dict:

@@ -29,6 +29,7 @@ from asr.decode import DecoderConfig
 from asr.decode.greedy import GreedyDecoder, collapse
 from asr.errors import ConfigError
 from asr.features import spec_augment
+from asr.finetune import init_model, load_init
 from asr.io_utils import atomic_write
 from asr.metrics import error_report
 from asr.model import CtcModel
@@ -142,7 +143,8 @@ class CtcTask(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.config.optim
-        optimizer = torch.optim.AdamW(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        trainable = [p for p in self.parameters() if p.requires_grad]  # fine-tuning may freeze some
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
             lambda step: lr_lambda(step, cfg.warmup_steps, self.total_steps, cfg.schedule, cfg.min_lr_ratio),
@@ -150,10 +152,13 @@ class CtcTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def prepare_data(config: TrainConfig, cache_dir: Path | None) -> AsrDataModule:
-    """The data module of a training config, set up (features extracted or read from the cache)."""
+def prepare_data(config: TrainConfig, cache_dir: Path | None, base_tokenizer=None) -> AsrDataModule:
+    """The data module of a training config, set up (features extracted or read from the cache).
+
+    ``base_tokenizer``: when fine-tuning, the model file's units, which the training data's new ones extend."""
     data = AsrDataModule(config.data, config.features, config.text, config.tokenizer, config.model.subsampling,
-                         config.model.cmvn, cache_dir=cache_dir, seed=config.trainer.seed)
+                         config.model.cmvn, cache_dir=cache_dir, seed=config.trainer.seed,
+                         base_tokenizer=base_tokenizer)
     data.setup("fit")
     return data
 
@@ -189,6 +194,11 @@ def set_threads(threads: int, flush_denormal: bool = True) -> None:
 def train(config: TrainConfig, resume: bool = False) -> Path:
     """Train a model as configured; returns the path of the best model file."""
     _single_lightning_console()
+    # Fine-tuning (trainer.init): the model file is checked against the config before anything else, and
+    # its architecture, features, units and normaliser replace the config's (asr/finetune.py).
+    init = load_init(config)
+    if init is not None:
+        config = init.config
     exp_dir = Path(config.trainer.exp_dir).absolute()
     exp_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = exp_dir / "checkpoints"
@@ -206,13 +216,16 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             stale.unlink(missing_ok=True)
     set_threads(config.trainer.threads, config.trainer.flush_denormal)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    data = prepare_data(config, cache_dir=exp_dir / "cache")
+    data = prepare_data(config, cache_dir=exp_dir / "cache",
+                        base_tokenizer=init.bundle.tokenizer if init is not None else None)
     metric = unit_metric_name(config.trainer.select_by, data.tokenizer)
     with atomic_write(exp_dir / "config.json") as handle:
         json.dump(to_dict(config), handle, indent=2)
 
     model = CtcModel(config.model, config.features.n_mels, len(data.tokenizer))
     model.cmvn.set_stats(*data.cmvn_stats())
+    if init is not None:
+        init_model(model, data, init)  # weights, output rows by symbol, CMVN, freezing; logs one line
     total_steps = len(data.train_sampler) * config.trainer.max_epochs
     task = CtcTask(model, data.tokenizer, config, total_steps)
     decoder = default_decoder(config, data.tokenizer)

@@ -130,15 +130,31 @@ class PhoneTokenizer:
         return cls([str(s) for s in symbols], parsed, bool(data.get("stress", False)))
 
 
-def build_tokenizer(config: TokenizerConfig, texts: list[str]) -> CharTokenizer | PhoneTokenizer:
-    """The tokenizer for (normalised) training transcripts."""
+def build_tokenizer(config: TokenizerConfig, texts: list[str],
+                    base: CharTokenizer | PhoneTokenizer | None = None) -> CharTokenizer | PhoneTokenizer:
+    """The tokenizer for (normalised) training transcripts.
+
+    With ``base`` (the tokenizer of a model being fine-tuned) the result keeps ``base``'s symbols, in its
+    order, and appends the units the transcripts need that it lacks; a phone tokenizer also keeps
+    ``base``'s lexicon entries (and its stress setting) and adds the new training words.
+    """
     if config.units == "char":
         if config.lexicon:
             raise TextError("tokenizer.lexicon is for phone units (tokenizer.units=phone)")
-        return CharTokenizer.build(texts)
+        if isinstance(base, PhoneTokenizer):
+            raise TextError("tokenizer.units is 'char' but the base tokenizer is a phone tokenizer")
+        built = CharTokenizer.build(texts)
+        if base is None:
+            return built
+        return CharTokenizer([*base.symbols, *(s for s in built.symbols if s not in base.symbols)])
     if config.units != "phone":
         raise TextError(f"tokenizer.units must be 'char' or 'phone', got {config.units!r}")
-    pronouncer = Pronouncer([config.lexicon] if config.lexicon else [], stress=config.stress)
+    if base is not None and not isinstance(base, PhoneTokenizer):
+        raise TextError("tokenizer.units is 'phone' but the base tokenizer is a character tokenizer")
+    stress = base.stress if base is not None else config.stress
+    # The base model's pronunciations come first, so the words it was trained on keep them.
+    pronouncer = Pronouncer([config.lexicon] if config.lexicon else [], stress=stress,
+                            extra=base.lexicon if base is not None else None)
     counts = Counter(w for t in texts for w in t.split())
     lexicon, missing = {}, Counter()
     for word, n in counts.most_common():
@@ -152,7 +168,12 @@ def build_tokenizer(config: TokenizerConfig, texts: list[str]) -> CharTokenizer 
                     "skipped: %s", len(missing), sum(missing.values()),
                     " or ".join(filter(None, [config.lexicon, "CMUdict"])),
                     ", ".join(w for w, _ in missing.most_common(10)) + (" ..." if len(missing) > 10 else ""))
-    return PhoneTokenizer([BLANK, WORD_SEP, *pronouncer.phone_set()], lexicon, config.stress)
+    if base is None:
+        return PhoneTokenizer([BLANK, WORD_SEP, *pronouncer.phone_set()], lexicon, stress)
+    lexicon = {**base.lexicon, **lexicon}
+    used = {p for phones in lexicon.values() for p in phones}
+    new = sorted(used - set(base.symbols))
+    return PhoneTokenizer([*base.symbols, *new], lexicon, stress)
 
 
 def tokenizer_from_dict(data: dict) -> CharTokenizer | PhoneTokenizer:

@@ -50,7 +50,9 @@ class AsrDataModule(L.LightningDataModule):
 
     def __init__(self, data: DataConfig, features: FeatureConfig, text: NormalizerConfig,
                  tokenizer: TokenizerConfig, subsampling: int, cmvn: str = "global",
-                 cache_dir: str | Path | None = None, seed: int = 0):
+                 cache_dir: str | Path | None = None, seed: int = 0, base_tokenizer=None):
+        """``base_tokenizer``: fine-tuning starts from that model's units (kept in their order) and adds the
+        ones the training transcripts need (asr.units.build_tokenizer)."""
         super().__init__()
         if not data.train or not data.dev:
             raise ConfigError("data.train and data.dev must name manifests (set them in the config or as overrides)")
@@ -61,6 +63,7 @@ class AsrDataModule(L.LightningDataModule):
         self.normalizer = TextNormalizer(text)
         self.subsampling, self.cmvn, self.seed = subsampling, cmvn, seed
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.base_tokenizer = base_tokenizer
         self.tokenizer = None
         self.train_set: FeatureDataset | None = None
         self.dev_set: FeatureDataset | None = None
@@ -73,7 +76,8 @@ class AsrDataModule(L.LightningDataModule):
             return
         train_utts = read_manifest(self.config.train)
         dev_utts = read_manifest(self.config.dev)
-        self.tokenizer = build_tokenizer(self.tokenizer_config, [self.normalizer(u.text) for u in train_utts])
+        self.tokenizer = build_tokenizer(self.tokenizer_config, [self.normalizer(u.text) for u in train_utts],
+                                         base=self.base_tokenizer)
         t0 = time.perf_counter()
         train_feats = extract_features(train_utts, self.feature_config, self.cache_dir)
         for factor in self.config.speed_perturb:
