@@ -175,9 +175,10 @@ def unit_metric_name(select_by: str, tokenizer) -> str:
 
 def default_decoder(config: TrainConfig, tokenizer) -> DecoderConfig:
     """Decoder settings stored in the model files. A phone model writes words only through a lexicon, so
-    unless the config says otherwise its default is a lexicon beam search over its training words."""
+    unless the config says otherwise its default is a lexicon beam search: over its training words, plus
+    the LM's words when one is given at decoding time (``lexicon: ""``)."""
     if tokenizer.unit_metric == "per" and config.decoder.kind == "greedy":
-        return dataclasses.replace(config.decoder, kind="beam", lexicon="model")
+        return dataclasses.replace(config.decoder, kind="beam")
     return config.decoder
 
 

@@ -62,7 +62,8 @@ def describe_decoder(config: DecoderConfig) -> str:
     parts = [f"beam (size {config.beam_size}, threshold {config.beam_threshold})"]
     if config.lm:
         parts.append(f"lm {config.lm} (weight {config.lm_weight}, word score {config.word_score})")
-    parts.append(f"lexicon {config.lexicon}" if config.lexicon else "lexicon-free")
+    parts.append(f"lexicon {config.lexicon}" if config.lexicon else
+                 "default lexicon (characters: lexicon-free; phones: training words + LM words)")
     if config.hotwords:
         parts.append(f"hotwords {', '.join(config.hotwords)}")
     return ", ".join(parts)

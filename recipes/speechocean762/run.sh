@@ -64,8 +64,9 @@ if run_stage 5; then
 fi
 if run_stage 6; then
   log "stage 6: LM weight and word score tuned on half the dev speakers, scored on the other half"
-  asr lm tune "$exp/model_best.pt" data/dev_tune.jsonl --lm exp/lm/mix3.arpa --lm-weights "$lm_weights" \
-    --word-scores "$word_scores" -o "$exp/lm_tuned.json" --write-model "$exp/model_lm.pt"
+  # --lexicon '': character models decode lexicon-free, phone models over their training words + the LM's words.
+  asr lm tune "$exp/model_best.pt" data/dev_tune.jsonl --lm exp/lm/mix3.arpa --lexicon '' \
+    --lm-weights "$lm_weights" --word-scores "$word_scores" -o "$exp/lm_tuned.json" --write-model "$exp/model_lm.pt"
   asr test "$exp/model_best.pt" data/dev_eval.jsonl -o "$exp/dev_eval_nolm"
   asr test "$exp/model_best.pt" data/dev_eval.jsonl -o "$exp/dev_eval_greedy" --decoder greedy
   asr test "$exp/model_lm.pt" data/dev_eval.jsonl -o "$exp/dev_eval_lm"

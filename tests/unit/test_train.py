@@ -175,7 +175,7 @@ def test_phone_model_trains_selects_by_per_and_scores_words(tiny_corpus):
     best = train(tiny_config(tiny_corpus, **{"tokenizer.units": "phone", "trainer.select_by": "per"}))
     bundle = load_bundle(best)
     assert isinstance(bundle.tokenizer, PhoneTokenizer) and set(bundle.tokenizer.lexicon) == {"yes", "no"}
-    assert bundle.decoder.kind == "beam" and bundle.decoder.lexicon == "model"
+    assert bundle.decoder.kind == "beam" and bundle.decoder.lexicon == ""
     assert 0.0 <= bundle.info["per"] <= 1.0 and "cer" not in bundle.info
     report = evaluate(best, tiny_corpus / "dev.jsonl", tiny_corpus / "test")
     assert report.per is not None and "PER" in (tiny_corpus / "test" / "report.txt").read_text()

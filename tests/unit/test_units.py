@@ -84,3 +84,16 @@ def test_phone_model_decodes_words_through_its_lexicon():
     assert beam.words[0].start < beam.words[1].start
     with pytest.raises(Exception, match="phone models"):
         build_decoder(DecoderConfig(kind="beam", lexicon="model"), build_tokenizer(TokenizerConfig(), ["ab"]))
+
+
+def test_phone_decoding_vocabulary_is_training_words_plus_lm_words(tmp_path):
+    from asr.decode.beam import BeamDecoder
+    from asr.lm import LmConfig, build_lm
+
+    build_lm(["yes go", "no stop"], LmConfig(order=2)).write_arpa(tmp_path / "lm.arpa")
+    tok = phone_tokenizer(["yes no"])
+    default = BeamDecoder(DecoderConfig(kind="beam", lm=str(tmp_path / "lm.arpa")), tok)
+    assert set(default.lexicon) == {"yes", "no", "go", "stop"}
+    assert default.lexicon["go"] == ["G", "OW"]
+    only_model = BeamDecoder(DecoderConfig(kind="beam", lm=str(tmp_path / "lm.arpa"), lexicon="model"), tok)
+    assert set(only_model.lexicon) == {"yes", "no"}
