@@ -74,7 +74,7 @@ def _decoder_overrides(args: argparse.Namespace) -> dict:
             overrides[key] = getattr(args, key)
     if args.lm is not None:
         overrides["lm"] = str(Path(args.lm).absolute()) if args.lm else ""
-    if overrides.get("lexicon") not in (None, "", "lm"):
+    if overrides.get("lexicon") not in (None, "", "lm", "model"):
         overrides["lexicon"] = str(Path(overrides["lexicon"]).absolute())
     hotwords = list(args.hotword or []) + [f"@{Path(f).absolute()}" for f in args.hotwords or []]
     if hotwords:
@@ -88,8 +88,9 @@ def _add_decoder_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding (defaults: the settings stored with the model)")
     g.add_argument("--decoder", choices=("greedy", "beam"))
     g.add_argument("--lm", help="word n-gram LM in ARPA format (from 'asr lm build'); '' for none")
-    g.add_argument("--lexicon", help="lexicon or word-list file, or 'lm' for the LM's vocabulary; "
-                   "'' for lexicon-free decoding")
+    g.add_argument("--lexicon", help="lexicon or word-list file; 'lm' for the LM's vocabulary; 'model' for a "
+                   "phone model's training words; '' for the default (characters: lexicon-free; phones: "
+                   "training words plus the LM's words)")
     g.add_argument("--beam-size", type=int)
     g.add_argument("--beam-size-token", type=int, help="tokens tried per frame (0 = all)")
     g.add_argument("--beam-threshold", type=float)

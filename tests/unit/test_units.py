@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from asr.decode import DecoderConfig, build_decoder
@@ -97,3 +99,13 @@ def test_phone_decoding_vocabulary_is_training_words_plus_lm_words(tmp_path):
     assert default.lexicon["go"] == ["G", "OW"]
     only_model = BeamDecoder(DecoderConfig(kind="beam", lm=str(tmp_path / "lm.arpa"), lexicon="model"), tok)
     assert set(only_model.lexicon) == {"yes", "no"}
+
+
+def test_cli_keeps_the_named_lexicons_as_names(tmp_path):
+    from asr.cli import _decoder_overrides, build_parser
+
+    for name in ("model", "lm", ""):
+        args = build_parser().parse_args(["test", "m.pt", "dev.jsonl", "--lexicon", name])
+        assert _decoder_overrides(args)["lexicon"] == name
+    args = build_parser().parse_args(["test", "m.pt", "dev.jsonl", "--lexicon", "words.txt"])
+    assert _decoder_overrides(args)["lexicon"] == str((Path.cwd() / "words.txt").absolute())
