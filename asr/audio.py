@@ -19,17 +19,39 @@ import torchaudio.functional as AF
 import torchaudio.transforms as AT
 
 from asr.errors import AudioError
+from asr.limits import MAX_ABS_SAMPLE, MAX_RESAMPLE_KERNEL, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, file_kind
 
 
 def _check_path(path: Path) -> None:
-    if not path.exists():
+    kind = file_kind(path)  # os.stat only: a FIFO is never opened (that would wait for a writer forever)
+    if kind == "not found":
         raise AudioError(f"{path}: audio file not found")
-    if path.is_dir():
+    if kind == "a directory":
         raise AudioError(f"{path}: is a directory, expected an audio file")
+    if kind is not None:
+        raise AudioError(f"{path}: audio file is {kind}" + ("" if kind.startswith("not") else
+                                                             ", expected a regular file"))
     if not os.access(path, os.R_OK):
         raise AudioError(f"{path}: permission denied")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
+
+
+def _check_samples(path: Path, mono: np.ndarray) -> None:
+    if not np.isfinite(mono).all():
+        raise AudioError(f"{path}: contains NaN or Inf samples")
+    peak = float(np.abs(mono).max()) if mono.size else 0.0
+    # Float files hold samples in [-1, 1]; one at integer scale would decode to nonsense, with exit code 0.
+    if peak > MAX_ABS_SAMPLE:
+        raise AudioError(f"{path}: samples reach {peak:.3g}, expected floats in [-1, 1]: the file is scaled "
+                         f"wrongly (integer sample values stored as floats?)")
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    # A header can claim any rate: 1 Hz makes a 1 MB file days long at 16 kHz, 2^31 Hz a huge filter.
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{path}: sample rate {rate} Hz is outside the supported {MIN_SAMPLE_RATE} to "
+                         f"{MAX_SAMPLE_RATE} Hz")
 
 
 def _check_wav_complete(path: Path) -> None:
@@ -57,10 +79,16 @@ def _check_wav_complete(path: Path) -> None:
 
 def _open(path: Path) -> sf.SoundFile:
     try:
-        return sf.SoundFile(str(path))
+        handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         # libsndfile's own reason ("Format not recognised", "file is malformed") says which it is.
         raise AudioError(f"{path}: cannot open as audio, not an audio file or a damaged header ({exc})") from None
+    try:
+        _check_rate(path, handle.samplerate)
+    except AudioError:
+        handle.close()
+        raise
+    return handle
 
 
 def _decode_error(path: Path, exc: Exception) -> AudioError:
@@ -86,6 +114,7 @@ def audio_info(path: str | os.PathLike, verify: bool = True) -> tuple[int, int, 
         raise AudioError(f"{path}: cannot read audio header ({exc})") from None
     if info.frames <= 0:
         raise AudioError(f"{path}: holds no samples")
+    _check_rate(path, info.samplerate)
     if verify:
         with _open(path) as handle:
             tail = min(handle.frames, max(1, handle.samplerate // 10))
@@ -119,8 +148,7 @@ def read_audio(path: str | os.PathLike, offset: float = 0.0, duration: float | N
     if data.shape[0] == 0:
         raise AudioError(f"{path}: holds no samples" + (f" at offset {offset}s" if offset else ""))
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.isfinite(mono).all():
-        raise AudioError(f"{path}: contains NaN or Inf samples")
+    _check_samples(path, mono)
     return np.ascontiguousarray(mono), rate
 
 
@@ -130,10 +158,61 @@ def _reduced_ratio(orig: int, new: int) -> tuple[int, int]:
     return orig // g, new // g
 
 
+_LOWPASS_WIDTH = 6  # zero crossings of the sinc on each side (torchaudio's default)
+_ROLLOFF = 0.99
+
+
+class _PolyphaseResampler:
+    """torchaudio's ``sinc_interp_hann`` resampling, with the filter computed per output block.
+
+    torchaudio builds a filter bank of ``new x (orig + 2 width)`` floats for the reduced ratio: for rates
+    that share no factor with the target (44,101 Hz to 16 kHz: 16,000 x 44,101) that is gigabytes. This
+    computes the same taps for a block of outputs at a time, so memory stays bounded by the block, and
+    the output matches torchaudio's to float rounding.
+    """
+
+    def __init__(self, orig: int, new: int, block: int = 16384):
+        self.orig, self.new, self.block = orig, new, block
+        self.base = min(orig, new) * _ROLLOFF
+        self.width = math.ceil(_LOWPASS_WIDTH * orig / self.base)  # input samples each side, as torchaudio
+
+    def __call__(self, samples: torch.Tensor) -> torch.Tensor:
+        x = samples.detach().to(torch.float64).reshape(-1)
+        length = x.numel()
+        total = math.ceil(self.new * length / self.orig)
+        padded = torch.nn.functional.pad(x, (self.width + 1, self.width + 1))
+        taps = torch.arange(-self.width, self.width + 2, dtype=torch.int64)
+        out = torch.empty(total, dtype=torch.float64)
+        for start in range(0, total, self.block):
+            j = torch.arange(start, min(total, start + self.block), dtype=torch.int64)
+            first = (j * self.orig) // self.new  # the input sample at or before output j
+            i = first[:, None] + taps[None, :]  # (outputs, taps) input indices
+            # t = (i / orig - j / new) * base, from exact integers: no drift over hours of audio
+            t = (i * self.new - j[:, None] * self.orig).to(torch.float64) * (self.base / (self.orig * self.new))
+            t = t.clamp_(-_LOWPASS_WIDTH, _LOWPASS_WIDTH)
+            window = torch.cos(t * (math.pi / _LOWPASS_WIDTH / 2)) ** 2
+            t = t * math.pi
+            sinc = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / torch.where(t == 0, 1.0, t))
+            weights = sinc * window * (self.base / self.orig)
+            out[start : start + j.numel()] = (padded[i + self.width + 1] * weights).sum(dim=1)
+        return out.to(samples.dtype)
+
+
+def _resampler(orig: int, new: int):
+    """A callable resampling reduced-ratio ``orig`` to ``new`` samples, with a ``width`` in input samples."""
+    width = math.ceil(_LOWPASS_WIDTH * orig / (min(orig, new) * _ROLLOFF))
+    if new * (orig + 2 * width) <= MAX_RESAMPLE_KERNEL:
+        return AT.Resample(orig, new)
+    return _PolyphaseResampler(orig, new)
+
+
 def resample(samples: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
     if orig_rate == new_rate:
         return samples
     orig, new = _reduced_ratio(orig_rate, new_rate)
+    resampler = _resampler(orig, new)
+    if isinstance(resampler, _PolyphaseResampler):
+        return resampler(samples)
     return AF.resample(samples, orig, new)
 
 
@@ -166,8 +245,7 @@ def _mono_block(handle: sf.SoundFile, frames: int, path: Path) -> np.ndarray:
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise _decode_error(path, exc) from None
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.isfinite(mono).all():
-        raise AudioError(f"{path}: contains NaN or Inf samples")
+    _check_samples(path, mono)
     return np.ascontiguousarray(mono)
 
 
@@ -186,7 +264,7 @@ def stream_audio(path: str | os.PathLike, sample_rate: int, chunk_seconds: float
     with _open(path) as handle:
         rate = handle.samplerate
         orig, new = _reduced_ratio(rate, sample_rate)
-        resampler = AT.Resample(orig, new) if orig != new else None
+        resampler = _resampler(orig, new) if orig != new else None
         # Blocks and context are whole multiples of `orig` input samples (= `new` output samples): a block
         # boundary is then a point of both grids, and output sample j sees the same inputs as in one pass.
         step = orig if resampler is not None else 1

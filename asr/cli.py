@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from asr import limits
+from asr import options as opt
 from asr.errors import AsrError
 
 GENERIC_FORMATS = ("kaldi", "nemo", "folder")
@@ -91,16 +93,17 @@ def _add_decoder_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lexicon", help="lexicon or word-list file; 'lm' for the LM's vocabulary; 'model' for a "
                    "phone model's training words; '' for the default (characters: lexicon-free; phones: "
                    "training words plus the LM's words)")
-    g.add_argument("--beam-size", type=int)
-    g.add_argument("--beam-size-token", type=int, help="tokens tried per frame (0 = all)")
-    g.add_argument("--beam-threshold", type=float)
-    g.add_argument("--lm-weight", type=float)
-    g.add_argument("--word-score", type=float)
-    g.add_argument("--nbest", type=int, help="keep this many hypotheses (json output lists them)")
+    g.add_argument("--beam-size", type=opt.integer(1, limits.MAX_BEAM))
+    g.add_argument("--beam-size-token", type=opt.integer(0, limits.MAX_VOCAB), help="tokens tried per frame (0 = all)")
+    g.add_argument("--beam-threshold", type=opt.number(0, 1e6, low_open=True))
+    g.add_argument("--lm-weight", type=opt.number(-1000, 1000))
+    g.add_argument("--word-score", type=opt.number(-1000, 1000))
+    g.add_argument("--nbest", type=opt.integer(1, limits.MAX_NBEST),
+                   help="keep this many hypotheses (json output lists them)")
     g.add_argument("--hotword", action="append", metavar="WORD[:BOOST]",
                    help="raise the score of a word or phrase; repeatable")
     g.add_argument("--hotwords", action="append", metavar="FILE", help="file with one WORD[:BOOST] per line")
-    g.add_argument("--hotword-boost", type=float, help="boost for hotwords given without one")
+    g.add_argument("--hotword-boost", type=opt.number(-1000, 1000), help="boost for hotwords given without one")
 
 
 def _cmd_test(args: argparse.Namespace) -> None:
@@ -141,7 +144,9 @@ def _cmd_average(args: argparse.Namespace) -> None:
     print(f"wrote {write_average(args.models, args.output)} (mean of {len(args.models)} models)")
 
 
-def _floats(text: str) -> list[float]:
+def _floats(text: str | list[float]) -> list[float]:
+    if isinstance(text, list):  # already parsed and checked by its option's type (asr.options.number_list)
+        return text
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -265,7 +270,13 @@ def _is_number_list(text: str) -> bool:
 
 class _Parser(argparse.ArgumentParser):
     """argparse takes "-1,0,1" after an option for another option (only "-1" or "-1.5" pass as negative
-    numbers); this parser first joins such a value to its option, as the user could: --word-scores=-1,0,1."""
+    numbers); this parser first joins such a value to its option, as the user could: --word-scores=-1,0,1.
+
+    Usage errors are one line, like every other user error: ``asr: error: asr test: argument --nbest: ...``."""
+
+    def error(self, message: str):
+        message = message if len(message) <= 300 else f"{message[:297]}..."
+        self.exit(2, f"asr: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
@@ -311,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--held-out-speaker", default="theo", help="fsdd: the speaker kept for testing")
     p.add_argument("--dev-speaker", help="fsdd: also write select_{train,dev,test}.jsonl: train on the other "
                    "speakers, test on this one, to choose a config without looking at the held-out speaker")
-    p.add_argument("--seed", type=int, default=0, help="demo: generator seed")
+    p.add_argument("--seed", type=opt.integer(0, 2**32 - 1), default=0, help="demo: generator seed")
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("train", help="train a model from a YAML config",
@@ -333,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "test":
             p.add_argument("manifest", help="JSON-lines manifest with reference transcripts")
             p.add_argument("-o", "--output", help="folder for hyps.jsonl and report.txt")
-            p.add_argument("--worst", type=int, default=10, help="alignments of this many worst utterances")
+            p.add_argument("--worst", type=opt.integer(0, 1_000_000), default=10,
+                           help="alignments of this many worst utterances")
             p.set_defaults(func=_cmd_test)
         else:
             p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, opus, mp3)")
@@ -345,10 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
                       description="One sentence per line; text is normalised like the model's transcripts.")
     p.add_argument("text", help="training text, one sentence per line, or a .jsonl manifest (its transcripts)")
     p.add_argument("-o", "--output", required=True, help="ARPA file to write")
-    p.add_argument("--order", type=int, default=3)
-    p.add_argument("--prune", type=int, nargs="+", metavar="N",
+    p.add_argument("--order", type=opt.integer(1, limits.MAX_LM_ORDER), default=3)
+    p.add_argument("--prune", type=opt.integer(0, 10**9), nargs="+", metavar="N",
                    help="per order, drop n-grams seen at most N times (first must be 0), e.g. --prune 0 1 1")
-    p.add_argument("--vocab-limit", type=int, default=0, help="keep the N most frequent words; others become <unk>")
+    p.add_argument("--vocab-limit", type=opt.integer(0, 10**9), default=0,
+                   help="keep the N most frequent words; others become <unk>")
     p.add_argument("--no-unk", action="store_true", help="leave <unk> out of the model")
     p.add_argument("--model", help="take the text normaliser from this model file (default: lower case, "
                    "punctuation removed)")
@@ -363,17 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
                       description="p(w|h) = sum of weight_i * p_i(w|h); back-off weights recomputed.")
     p.add_argument("lm", nargs="+", help="ARPA files")
     p.add_argument("-o", "--output", required=True, help="ARPA file to write")
-    p.add_argument("--weights", help="comma-separated weights, one per LM, summing to 1")
+    p.add_argument("--weights", type=opt.number_list(0, 1), help="comma-separated weights, one per LM, summing to 1")
     p.add_argument("--tune", help="two LMs: choose the weights by perplexity on this text or manifest")
     p.add_argument("--model", help="take the text normaliser from this model file")
     p.set_defaults(func=_cmd_lm_mix)
     p = lm.add_parser("tune", help="search LM weight and word score on a dev manifest")
     p.add_argument("model")
     p.add_argument("manifest")
-    p.add_argument("--lm-weights", default="0,0.25,0.5,0.75,1,1.5,2", help="comma-separated values to try")
-    p.add_argument("--word-scores", default="-1,0,1,2", help="comma-separated values to try, e.g. -2,-1,0")
-    p.add_argument("--trials", type=int, default=0, help="random points of the grid to try (0 = the whole grid)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lm-weights", type=opt.number_list(-1000, 1000), default="0,0.25,0.5,0.75,1,1.5,2",
+                   help="comma-separated values to try")
+    p.add_argument("--word-scores", type=opt.number_list(-1000, 1000), default="-1,0,1,2",
+                   help="comma-separated values to try, e.g. -2,-1,0")
+    p.add_argument("--trials", type=opt.integer(0, limits.MAX_TRIALS), default=0,
+                   help="random points of the grid to try (0 = the whole grid)")
+    p.add_argument("--seed", type=opt.integer(0, 2**32 - 1), default=0)
     p.add_argument("-o", "--output", help="write the best decoder settings (JSON)")
     p.add_argument("--write-model", help="write a copy of the model that uses the best settings by default")
     _add_decoder_options(p)

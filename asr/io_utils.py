@@ -70,6 +70,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
 
 def open_text(path: str | os.PathLike) -> IO[str]:
     """A UTF-8 text file for reading; ``.gz`` files are decompressed as they are read."""
+    from asr.limits import file_kind
+
+    kind = file_kind(path)  # os.stat only: a FIFO or a device is never opened (it would block or never end)
+    if kind is not None and not kind.startswith("not found"):
+        raise AsrError(f"{path}: text file is {kind}, expected a regular file")
     if str(path).endswith(".gz"):
         import gzip
 

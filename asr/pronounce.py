@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from asr.errors import AsrError
+from asr.limits import check_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,7 @@ def read_pronunciations(path: str | os.PathLike) -> dict[str, list[list[str]]]:
     become a unit the model has to learn.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PronunciationError(f"{path}: lexicon not found (or not a regular file)")
+    check_regular_file(path, "lexicon", PronunciationError)
     entries: dict[str, list[list[str]]] = {}
     known = set(ARPABET)
     with open(path, encoding="utf-8", errors="strict") as handle:

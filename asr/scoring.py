@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import jiwer
 import torch
 
-from asr.data.dataset import extract_features
 from asr.data.manifest import Utterance, read_manifest
 from asr.decode import DecoderConfig, Hypothesis, build_decoder
+from asr.longform import manifest_emissions
 from asr.metrics import ErrorReport, error_report
 from asr.transcribe import Transcriber
 from asr.units import count_unknown
@@ -55,7 +55,7 @@ class ScoringSet:
             log.warning("%s: reference characters (or words without a pronunciation) the model cannot write "
                         "(their words count as errors): %s",
                         manifest, ", ".join(f"{c!r} x{n}" for c, n in unknown.most_common(20)))
-        emissions = transcriber.emissions(extract_features(utts, bundle.features))
+        emissions = manifest_emissions(transcriber, utts)  # long recordings streamed, as asr transcribe does
         return cls(transcriber, utts, refs, emissions)
 
     @property

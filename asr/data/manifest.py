@@ -15,6 +15,7 @@ from pathlib import Path
 
 from asr.errors import ManifestError
 from asr.io_utils import atomic_write
+from asr.limits import check_regular_file, short
 
 _REQUIRED = {"id": str, "audio": str, "duration": (int, float), "text": str}
 _OPTIONAL = {"speaker": str, "offset": (int, float)}
@@ -93,8 +94,7 @@ def _parse_line(raw: str, path: Path, line_no: int) -> Utterance:
 def read_manifest(path: str | os.PathLike) -> list[Utterance]:
     """Read and validate a manifest; errors name the file and line."""
     path = Path(path).absolute()
-    if not path.is_file():
-        raise ManifestError(f"{path}: manifest not found")
+    check_regular_file(path, "manifest", ManifestError)  # never opens a FIFO or a device
     utterances: list[Utterance] = []
     seen: dict[str, int] = {}
     try:
@@ -126,8 +126,28 @@ def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> 
     path = Path(path).absolute()
     with atomic_write(path) as handle:
         for utt in utterances:
+            _check_writable(utt, path)
             handle.write(json.dumps(utt.to_json(relative_to=path.parent), ensure_ascii=False) + "\n")
     return path
+
+
+def _check_writable(utt: Utterance, path: Path) -> None:
+    """What ``read_manifest`` would refuse is never written: an importer's manifest always reads back."""
+    problem = None
+    if not isinstance(utt.duration, (int, float)) or not math.isfinite(utt.duration) or utt.duration <= 0:
+        problem = f"duration must be a positive number, got {short(utt.duration)}"
+    elif not isinstance(utt.offset, (int, float)) or not math.isfinite(utt.offset) or utt.offset < 0:
+        problem = f"offset must be a number of seconds >= 0, got {short(utt.offset)}"
+    elif not str(utt.id).strip() or not str(utt.audio).strip():
+        problem = "empty id or audio path"
+    else:
+        try:
+            for field_ in (utt.id, utt.audio, utt.text, utt.speaker or ""):
+                field_.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "text is not valid Unicode (a lone surrogate, from a \\udXXX escape?)"
+    if problem is not None:
+        raise ManifestError(f"{path}: cannot write utterance {short(utt.id)}: {problem}")
 
 
 def total_hours(utterances: Iterable[Utterance]) -> float:

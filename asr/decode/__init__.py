@@ -82,6 +82,9 @@ def build_decoder(config: DecoderConfig, tokenizer, normalizer: TextNormalizer |
         return GreedyDecoder(tokenizer)
     if config.kind == "beam":
         from asr.decode.beam import BeamDecoder
+        from asr.limits import check_decoder_paths
+
+        check_decoder_paths(config)  # only regular files are opened: never a FIFO, a device or a folder
 
         return BeamDecoder(config, tokenizer, normalizer)
     raise ConfigError(f"decoder kind must be 'greedy' or 'beam', got {config.kind!r}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from asr.errors import AsrError
+from asr.limits import check_regular_file, short
 
 
 class HotwordError(AsrError):
@@ -27,7 +27,9 @@ def parse_hotword(spec: str, default_boost: float, where: str = "--hotword") -> 
         try:
             boost = float(raw)
         except ValueError:
-            raise HotwordError(f"{where}: boost in {spec!r} is not a number") from None
+            raise HotwordError(f"{where}: boost in {short(spec)} is not a number") from None
+        if not -1000 <= boost <= 1000:  # NaN fails too: a non-finite boost makes every beam score NaN
+            raise HotwordError(f"{where}: boost in {short(spec)} must be a number in [-1000, 1000]")
     words = tuple(text.split())
     if not words:
         raise HotwordError(f"{where}: empty hotword in {spec!r}")
@@ -35,11 +37,13 @@ def parse_hotword(spec: str, default_boost: float, where: str = "--hotword") -> 
 
 
 def read_hotwords(path: str | os.PathLike, default_boost: float) -> list[Hotword]:
-    path = Path(path)
-    if not path.is_file():
-        raise HotwordError(f"{path}: hotword file not found")
+    path = check_regular_file(path, "hotword file", HotwordError)
     hotwords = []
-    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise HotwordError(f"{path}: hotword file is not readable UTF-8 text ({short(str(exc))[1:-1]})") from None
+    for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if line:
             hotwords.append(parse_hotword(line, default_boost, where=f"{path}:{line_no}"))

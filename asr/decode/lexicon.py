@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asr.errors import AsrError
 from asr.io_utils import atomic_write
+from asr.limits import check_regular_file
 from asr.text import WORD_SEP
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,7 @@ def read_lexicon(path: str | os.PathLike, tokenizer) -> dict[str, list[str]]:
     and line number and left out, so a typo cannot reach the C++ decoder.
     """
     path = Path(path)
-    if not path.is_file():
-        raise LexiconError(f"{path}: lexicon not found")
+    check_regular_file(path, "lexicon", LexiconError)  # never opens a FIFO or a device
     lexicon: dict[str, list[str]] = {}
     with open(path, encoding="utf-8") as handle:
         for line_no, raw in enumerate(handle, start=1):

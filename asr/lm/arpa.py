@@ -30,6 +30,7 @@ from pathlib import Path
 
 from asr.errors import AsrError
 from asr.io_utils import atomic_write
+from asr.limits import check_regular_file, short
 
 BOS = "<s>"
 EOS = "</s>"
@@ -122,7 +123,7 @@ class ArpaModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ArpaModel:
-        path = Path(path)
+        path = check_regular_file(path, "ARPA file", LmError)  # never opens a FIFO, a device or a folder
         try:
             with open(path, encoding="utf-8") as handle:
                 return cls._parse(path, _Lines(handle))
@@ -149,7 +150,7 @@ class ArpaModel:
             lineno, text = item
             match = _COUNT_RE.fullmatch(text)
             if match is None:
-                raise fail(lineno, f"bad count line {text!r}; expected 'ngram N=COUNT'")
+                raise fail(lineno, f"bad count line {short(text)}; expected 'ngram N=COUNT'")
             order, count = int(match.group(1)), int(match.group(2))
             if order != len(declared) + 1:
                 raise fail(lineno, f"count for order {order} where order {len(declared) + 1} was expected")
@@ -169,7 +170,7 @@ class ArpaModel:
                 raise fail(max(lines.lineno, 1), f"missing \\end\\: file ends before the \\{order}-grams: section")
             header_line, text = item
             if text != f"\\{order}-grams:":
-                raise fail(header_line, f"expected '\\{order}-grams:', found {text!r}")
+                raise fail(header_line, f"expected '\\{order}-grams:', found {short(text)}")
             table: dict[tuple[str, ...], tuple[float, float]] = {}
             # The highest order never has a backoff; lower orders may leave a zero backoff out.
             allowed = (order + 1,) if order == max_order else (order + 1, order + 2)
@@ -191,12 +192,14 @@ class ArpaModel:
                     logprob = float(fields[0])
                     backoff = float(fields[order + 1]) if len(fields) == order + 2 else 0.0
                 except ValueError:
-                    raise fail(lineno, f"not a number in {text!r}") from None
-                if math.isnan(logprob) or math.isnan(backoff) or logprob > 0:
-                    raise fail(lineno, f"log10 probability must be a number <= 0 in {text!r}")
+                    raise fail(lineno, f"not a number in {short(text)}") from None
+                if math.isnan(logprob) or logprob > 0:
+                    raise fail(lineno, f"log10 probability must be a number <= 0 in {short(text)}")
+                if not math.isfinite(backoff):  # an infinite backoff makes every score through it infinite
+                    raise fail(lineno, f"backoff weight must be a finite number in {short(text)}")
                 key = tuple(fields[1 : order + 1])
                 if key in table:
-                    raise fail(lineno, f"duplicate {order}-gram {' '.join(key)!r}")
+                    raise fail(lineno, f"duplicate {order}-gram {short(' '.join(key))}")
                 table[key] = (logprob, backoff)
                 if order == 1:
                     vocab.append(key[0])
@@ -211,7 +214,7 @@ class ArpaModel:
         if item is None:
             raise fail(max(lines.lineno, 1), "missing \\end\\ after the last n-gram section")
         if item[1] != "\\end\\":
-            raise fail(item[0], f"expected \\end\\, found {item[1]!r}")
+            raise fail(item[0], f"expected \\end\\, found {short(item[1])}")
         return cls(max_order, entries, vocab)
 
     def _map(self, word: str) -> str | None:

@@ -54,7 +54,7 @@ def test_number_lists_may_start_with_a_minus_sign():
     for argv in (["--word-scores", "-1,0,1", "--lm-weights", "-.5,1e-1"],
                  ["--word-scores=-1,0,1", "--lm-weights=-.5,1e-1"]):
         args = build_parser().parse_args(tune + argv + ["--word-score", "-2"])
-        assert (args.word_scores, args.lm_weights, args.word_score) == ("-1,0,1", "-.5,1e-1", -2.0)
+        assert (args.word_scores, args.lm_weights, args.word_score) == ([-1, 0, 1], [-0.5, 0.1], -2.0)
     with pytest.raises(SystemExit):  # an option after the list option is still an option, not its value
         build_parser().parse_args(tune + ["--word-scores", "-o", "out.json"])
 

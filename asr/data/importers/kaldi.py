@@ -12,6 +12,7 @@ they mean the file itself is broken, and skipping would hide it.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from asr.data.manifest import Utterance
 from asr.data.scan import readable_duration
 from asr.errors import ManifestError
+from asr.limits import file_kind, short
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ def read_kaldi_table(path: Path, require_value: bool = True) -> dict[str, tuple[
                 key = parts[0]
                 value = parts[1].strip() if len(parts) > 1 else ""
                 if require_value and not value:
-                    raise ManifestError(f"{path}:{line_no}: malformed line, expected '<id> <value>', got {line!r}")
+                    raise ManifestError(f"{path}:{line_no}: malformed line, expected '<id> <value>', got {short(line)}")
                 if key in table:
                     raise ManifestError(f"{path}:{line_no}: duplicate id '{key}' (first on line {table[key][1]})")
                 table[key] = (value, line_no)
@@ -83,8 +85,10 @@ def _segments(path: Path) -> dict[str, tuple[str, float, float, int]]:
         try:
             start, end = float(fields[1]), float(fields[2])
         except ValueError:
-            raise ManifestError(f"{where}: start and end must be numbers, got {fields[1]!r} {fields[2]!r}") from None
-        if start < 0 or (end != -1 and end <= start):
+            raise ManifestError(f"{where}: start and end must be numbers, got {short(fields[1])} "
+                                f"{short(fields[2])}") from None
+        # float() reads "nan" and "inf": a NaN start passed every comparison and reached the manifest.
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or (end != -1 and end <= start):
             raise ManifestError(f"{where}: invalid segment times start={start} end={end}")
         segments[utt] = (fields[0], start, end, line_no)
     return segments
@@ -100,6 +104,10 @@ def import_kaldi_dir(data_dir: str | os.PathLike, audio_root: str | os.PathLike 
     if not data_dir.is_dir():
         raise ManifestError(f"{data_dir}: Kaldi data directory not found")
     root = Path(audio_root).absolute() if audio_root is not None else data_dir
+    for name in ("wav.scp", "text", "utt2spk", "segments"):
+        kind = file_kind(data_dir / name)  # os.stat only: a FIFO named wav.scp is never opened
+        if kind is not None and not kind.startswith("not found"):
+            raise ManifestError(f"{data_dir / name}: is {kind}, expected a regular file")
     for name in ("wav.scp", "text"):
         if not (data_dir / name).is_file():
             raise ManifestError(f"{data_dir}: missing '{name}' (a Kaldi data directory needs wav.scp and text)")

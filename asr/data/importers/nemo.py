@@ -8,12 +8,14 @@ The speaker, when given, is read from ``speaker`` or ``spk``.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
 from asr.audio import audio_info
 from asr.data.manifest import Utterance, parse_json_object
 from asr.errors import AudioError, ManifestError
+from asr.limits import check_regular_file, short
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,13 @@ def _number(obj: dict, key: str, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ManifestError(f"{where}: field '{key}' must be a number, got {type(value).__name__}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):  # json.loads accepts NaN and Infinity; the manifest reader does not
+        raise ManifestError(f"{where}: field '{key}' must be a finite number, got {short(value)}")
+    return number
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -64,8 +72,7 @@ def _parse_line(raw: str, where: str, folder: Path) -> tuple[str, str, float | N
 def import_nemo_manifest(path: str | os.PathLike) -> list[Utterance]:
     """Read a NeMo manifest; relative audio paths are resolved against the manifest's folder."""
     path = Path(path).absolute()
-    if not path.is_file():
-        raise ManifestError(f"{path}: NeMo manifest not found")
+    check_regular_file(path, "NeMo manifest", ManifestError)  # never opens a FIFO or a device
     utterances: list[Utterance] = []
     taken: set[str] = set()
     skipped: list[str] = []
