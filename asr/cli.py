@@ -116,19 +116,47 @@ def _cmd_test(args: argparse.Namespace) -> None:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> None:
+    from asr.formats import EXTENSIONS, CueOptions, format_name, render
+    from asr.inputs import expand_inputs
+    from asr.io_utils import atomic_write
     from asr.transcribe import Transcriber
 
-    transcriber = Transcriber(args.model, decoder_overrides=_decoder_overrides(args))
-    for path in args.audio:
-        # One file at a time, so a bad file is reported by name and earlier results are already printed.
-        (hyp,) = transcriber.transcribe([path])
-        if args.format == "json":
-            entry = {"file": str(path), "text": hyp.text, "words": [w.__dict__ for w in hyp.words]}
-            if len(hyp.nbest) > 1:
-                entry["nbest"] = [{"text": t, "score": round(sc, 4)} for t, sc in hyp.nbest]
-            print(json.dumps(entry, ensure_ascii=False))
-        else:
-            print(f"{path}\t{hyp.text}" if len(args.audio) > 1 else hyp.text)
+    fmt = format_name(args.format)
+    try:
+        cues = CueOptions(max_chars=args.max_line_chars, max_lines=args.max_lines, min_gap=args.cue_gap,
+                          max_duration=args.max_cue_seconds)
+    except ValueError as exc:
+        raise AsrError(f"asr transcribe: {exc}") from None
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    # The model first: a bad model file is the error to report even when the inputs are wrong too.
+    transcriber = Transcriber(args.model, decoder_overrides=_decoder_overrides(args), segmenter=args.segmenter)
+    with expand_inputs(args.audio) as inputs:
+        if out_dir is None and fmt in ("srt", "vtt", "tsv") and len(inputs) > 1:
+            raise AsrError(f"--format {fmt} with {len(inputs)} input files: give --output-dir DIR (one file each)")
+        todo = []
+        for item in inputs:
+            target = out_dir / item.output.with_name(item.output.name + EXTENSIONS[fmt]) if out_dir else None
+            if target is not None and target.exists() and not args.overwrite:
+                print(f"skipped {item.name}: {target} exists (--overwrite replaces it)", file=sys.stderr)
+                continue
+            todo.append((item, target))
+        for item, target in todo:
+            # One file at a time, so a bad file is reported by name and earlier results are already out.
+            try:
+                (hyp,) = transcriber.transcribe([item.path])
+            except AsrError as exc:
+                if item.name == str(item.path):
+                    raise
+                raise type(exc)(str(exc).replace(str(item.path), item.name)) from None  # <stdin>, not a temp file
+            if target is not None:
+                with atomic_write(target) as handle:
+                    handle.write(render(hyp, fmt, cues, source=item.name, indent=2))
+                print(f"wrote {target}", file=sys.stderr)
+            elif fmt == "txt":
+                print(f"{item.name}\t{hyp.text}" if len(inputs) > 1 else hyp.text)
+            else:
+                sys.stdout.write(render(hyp, fmt, cues, source=item.name))
+                sys.stdout.flush()
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
@@ -337,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     for name, helptext in (("test", "decode a manifest and report WER/CER"),
-                           ("transcribe", "print the transcript of audio files")):
+                           ("transcribe", "transcribe audio files, folders or stdin to text, JSON, subtitles or TSV")):
         p = sub.add_parser(name, help=helptext, description=helptext)
         p.add_argument("model", help="model file (model_best.pt from a training run)")
         _add_decoder_options(p)
@@ -348,8 +376,26 @@ def build_parser() -> argparse.ArgumentParser:
                            help="alignments of this many worst utterances")
             p.set_defaults(func=_cmd_test)
         else:
-            p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, opus, mp3)")
-            p.add_argument("--format", choices=("text", "json"), default="text")
+            p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, opus, mp3; any rate), folders "
+                           "(searched recursively), glob patterns, or - for standard input")
+            p.add_argument("--format", choices=("txt", "json", "srt", "vtt", "tsv", "text"), default="txt",
+                           help="txt: the text; json: words with times and confidences (one line per file on "
+                           "stdout); srt, vtt: subtitles; tsv: one word per row (text = txt)")
+            p.add_argument("-o", "--output-dir", metavar="DIR", help="write one file per input here (input name "
+                           "+ format extension; folders' layout mirrored) instead of printing")
+            p.add_argument("--overwrite", action="store_true", help="replace existing files in --output-dir "
+                           "(default: keep them and skip their inputs)")
+            p.add_argument("--segmenter", choices=("vad", "quiet"), default="vad",
+                           help="how recordings over a minute are cut: vad (default): the speech regions Silero "
+                           "VAD finds, silence and noise between them skipped; quiet: 30 s segments ending at "
+                           "quiet points, everything decoded")
+            g = p.add_argument_group("subtitles (srt, vtt)")
+            g.add_argument("--max-line-chars", type=opt.integer(1, 10_000), default=42, help="characters per line")
+            g.add_argument("--max-lines", type=opt.integer(1, 100), default=2, help="lines per cue")
+            g.add_argument("--cue-gap", type=opt.number(0, 3600), default=0.5,
+                           help="a pause this long (s) starts a new cue")
+            g.add_argument("--max-cue-seconds", type=opt.number(0, 3600, low_open=True), default=7.0,
+                           help="longest cue (s)")
             p.set_defaults(func=_cmd_transcribe)
     lm = sub.add_parser("lm", help="build, evaluate, mix and tune word n-gram language models").add_subparsers(
         dest="lm_command", required=True, metavar="LM_COMMAND")

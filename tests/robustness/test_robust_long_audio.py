@@ -20,7 +20,7 @@ _TRANSCRIBE_2H = textwrap.dedent("""
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-    transcriber = Transcriber(sys.argv[1])
+    transcriber = Transcriber(sys.argv[1], segmenter="quiet")  # every sample decoded (vad: test_robust_long_audio_vad)
     decoded = []
     inner = transcriber._decode_segment
     def counting(samples, start):
