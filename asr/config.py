@@ -113,7 +113,7 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+            raise ConfigError(_yaml_error(path, exc)) from None
         except ValueError as exc:  # an integer beyond Python's digit limit
             raise ConfigError(f"{path}: invalid value ({_clip(str(exc))})") from None
         if not isinstance(data, dict):
@@ -131,6 +131,16 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
     config.model.validate()
     _check_features(config)
     return config
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """PyYAML's messages span several lines (a caret under a quoted line); one line: file:line:column: problem."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = f"{problem} ({context})" if context else problem
+    return f"{where}: invalid YAML: {_clip(' '.join(str(text).split()), 200)}"
 
 
 def _dotted_keys(data: dict, prefix: str = "") -> set[str]:

@@ -21,6 +21,9 @@ MAX_ABS_SAMPLE = 1_000.0
 # memory computes the same filter on the fly.
 MAX_RESAMPLE_KERNEL = 4_000_000
 
+# Durations and offsets in manifests (seconds): a year; beyond, arithmetic on them overflows or loses meaning.
+MAX_SECONDS = 3.2e7
+
 # Model files: a 2 KB file must not be able to ask for a 14 GB layer.
 MAX_MODEL_WIDTH = 16_384  # hidden size, conv channels, input dim, mel bins
 MAX_MODEL_LAYERS = 64

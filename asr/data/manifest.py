@@ -15,7 +15,7 @@ from pathlib import Path
 
 from asr.errors import ManifestError
 from asr.io_utils import atomic_write
-from asr.limits import check_regular_file, short
+from asr.limits import MAX_SECONDS, check_regular_file, short
 
 _REQUIRED = {"id": str, "audio": str, "duration": (int, float), "text": str}
 _OPTIONAL = {"speaker": str, "offset": (int, float)}
@@ -53,9 +53,19 @@ def parse_json_object(raw: str, where: str) -> dict:
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{where}: not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # an integer beyond Python's digit limit; [[[[... nested deep
+        raise ManifestError(f"{where}: not a usable JSON value ({short(str(exc), 100)[1:-1]})") from None
     if not isinstance(obj, dict):
         raise ManifestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     return obj
+
+
+def _finite(value: float) -> bool:
+    """Finite and at most MAX_SECONDS (a year): beyond, sums and products of times overflow."""
+    try:
+        return math.isfinite(value) and abs(value) <= MAX_SECONDS
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _parse_line(raw: str, path: Path, line_no: int) -> Utterance:
@@ -73,11 +83,13 @@ def _parse_line(raw: str, path: Path, line_no: int) -> Utterance:
         if not obj[key].strip():
             raise ManifestError(f"{where}: field '{key}' is empty")
     # json.loads accepts NaN and Infinity; either would poison the length buckets and batch sizes.
-    if not math.isfinite(obj["duration"]) or obj["duration"] <= 0:
-        raise ManifestError(f"{where}: duration must be a positive number, got {obj['duration']}")
+    # (An integer too large for a float, 1 followed by 400 zeros, counts as infinite.)
+    if not _finite(obj["duration"]) or obj["duration"] <= 0:
+        raise ManifestError(f"{where}: duration must be a positive number of seconds up to {MAX_SECONDS:g}, "
+                            f"got {short(obj['duration'])}")
     offset = obj.get("offset")
-    if offset is not None and (not math.isfinite(offset) or offset < 0):
-        raise ManifestError(f"{where}: offset must be a number of seconds >= 0, got {offset}")
+    if offset is not None and (not _finite(offset) or offset < 0):
+        raise ManifestError(f"{where}: offset must be a number of seconds >= 0, got {short(offset)}")
     audio = Path(obj["audio"])
     if not audio.is_absolute():
         audio = path.parent / audio  # relative to the manifest, never the current directory
@@ -134,9 +146,9 @@ def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> 
 def _check_writable(utt: Utterance, path: Path) -> None:
     """What ``read_manifest`` would refuse is never written: an importer's manifest always reads back."""
     problem = None
-    if not isinstance(utt.duration, (int, float)) or not math.isfinite(utt.duration) or utt.duration <= 0:
+    if not isinstance(utt.duration, (int, float)) or not _finite(utt.duration) or utt.duration <= 0:
         problem = f"duration must be a positive number, got {short(utt.duration)}"
-    elif not isinstance(utt.offset, (int, float)) or not math.isfinite(utt.offset) or utt.offset < 0:
+    elif not isinstance(utt.offset, (int, float)) or not _finite(utt.offset) or utt.offset < 0:
         problem = f"offset must be a number of seconds >= 0, got {short(utt.offset)}"
     elif not str(utt.id).strip() or not str(utt.audio).strip():
         problem = "empty id or audio path"

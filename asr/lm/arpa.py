@@ -151,6 +151,8 @@ class ArpaModel:
             match = _COUNT_RE.fullmatch(text)
             if match is None:
                 raise fail(lineno, f"bad count line {short(text)}; expected 'ngram N=COUNT'")
+            if max(len(match.group(1)), len(match.group(2))) > 18:  # int() refuses 4300+ digits with a ValueError
+                raise fail(lineno, f"count out of range in {short(text)}")
             order, count = int(match.group(1)), int(match.group(2))
             if order != len(declared) + 1:
                 raise fail(lineno, f"count for order {order} where order {len(declared) + 1} was expected")

@@ -20,7 +20,7 @@ from pathlib import Path
 from asr.data.manifest import Utterance
 from asr.data.scan import readable_duration
 from asr.errors import ManifestError
-from asr.limits import file_kind, short
+from asr.limits import MAX_SECONDS, file_kind, short
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,8 @@ def _segments(path: Path) -> dict[str, tuple[str, float, float, int]]:
             raise ManifestError(f"{where}: start and end must be numbers, got {short(fields[1])} "
                                 f"{short(fields[2])}") from None
         # float() reads "nan" and "inf": a NaN start passed every comparison and reached the manifest.
-        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or (end != -1 and end <= start):
+        if not (math.isfinite(start) and math.isfinite(end)) or max(start, end) > MAX_SECONDS or start < 0 or \
+                (end != -1 and end <= start):
             raise ManifestError(f"{where}: invalid segment times start={start} end={end}")
         segments[utt] = (fields[0], start, end, line_no)
     return segments

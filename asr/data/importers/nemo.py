@@ -15,7 +15,7 @@ from pathlib import Path
 from asr.audio import audio_info
 from asr.data.manifest import Utterance, parse_json_object
 from asr.errors import AudioError, ManifestError
-from asr.limits import check_regular_file, short
+from asr.limits import MAX_SECONDS, check_regular_file, short
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ def _number(obj: dict, key: str, where: str) -> float | None:
         number = float(value)
     except OverflowError:  # an integer too large for a float
         number = math.inf
-    if not math.isfinite(number):  # json.loads accepts NaN and Infinity; the manifest reader does not
-        raise ManifestError(f"{where}: field '{key}' must be a finite number, got {short(value)}")
+    if not math.isfinite(number) or abs(number) > MAX_SECONDS:  # json.loads accepts NaN and Infinity
+        raise ManifestError(f"{where}: field '{key}' must be a number of seconds up to {MAX_SECONDS:g}, "
+                            f"got {short(value)}")
     return number
 
 
