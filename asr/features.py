@@ -69,6 +69,11 @@ class LogMel(torch.nn.Module):
         )
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        # The STFT pads each end by half an FFT by reflection, which needs more samples than that: a clip
+        # shorter than a window (a click, a cut-off file) is padded with silence to one frame's worth.
+        short = self.config.fft_size // 2 + 1 - waveform.shape[-1]
+        if short > 0:
+            waveform = torch.nn.functional.pad(waveform, (0, short))
         mel = self.melspec(waveform)
         return torch.log(mel + 1e-6).transpose(-1, -2)
 
