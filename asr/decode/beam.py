@@ -12,6 +12,7 @@ Scores are log10, like KenLM's, so ``lm_weight`` means the same on both paths.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from pathlib import Path
 
@@ -253,8 +254,16 @@ class BeamDecoder:
     def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis:
         emissions = log_probs.detach().float().contiguous().cpu().unsqueeze(0)
         results = self.decoder(emissions)[0]
-        if not results:
-            return Hypothesis(text="")
+        if not results or not math.isfinite(float(results[0].score)):
+            # Say why a transcript is empty or meaningless instead of reporting success in silence.
+            config = self.config
+            log.warning("beam search: %s over %d frames; check the decoder settings (beam_size %s, "
+                        "beam_threshold %s, lexicon %r, unk_score %s, lm_weight %s)",
+                        "no hypothesis survived" if not results else f"best score is {results[0].score}",
+                        log_probs.shape[0], config.beam_size, config.beam_threshold, config.lexicon or "none",
+                        config.unk_score, config.lm_weight)
+            if not results:
+                return Hypothesis(text="")
         best = results[0]
         # flashlight's token path has a virtual silence before frame 0 and after the last frame, so
         # torchaudio's timesteps are one frame late; shift back and drop the virtual entries.

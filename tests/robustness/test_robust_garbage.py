@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from asr.audio import load_audio, stream_audio
 from asr.errors import AudioError, ConfigError
@@ -81,3 +82,27 @@ def test_decoder_settings_that_overflow_scores_are_refused(override: str, key: s
 
     with pytest.raises(ConfigError, match=key):
         load_config(None, [override])
+
+
+class _Hyp:
+    def __init__(self, score: float):
+        self.score, self.tokens, self.timesteps, self.words = score, torch.zeros(0, dtype=torch.long), \
+            torch.zeros(0, dtype=torch.long), []
+
+
+@pytest.mark.parametrize("results, reason", [([], "no hypothesis survived"),
+                                             ([_Hyp(float("-inf"))], "best score is -inf"),
+                                             ([_Hyp(float("nan"))], "best score is nan")])
+def test_an_empty_or_non_finite_beam_is_reported(tiny_model: Path, caplog, results, reason: str) -> None:
+    """Whatever settings or LM lead there, the user is told why the transcript is empty or meaningless."""
+    from asr.checkpoint import load_bundle
+    from asr.decode import DecoderConfig, build_decoder
+
+    bundle = load_bundle(tiny_model)
+    decoder = build_decoder(DecoderConfig(kind="beam", beam_size=4), bundle.tokenizer, bundle.normalizer)
+    decoder.decoder = lambda emissions: [results]
+    with caplog.at_level("WARNING", logger="asr.decode.beam"):
+        hyp = decoder.decode(torch.log_softmax(torch.randn(12, len(bundle.tokenizer)), dim=-1), 0.04)
+    assert reason in caplog.text and "over 12 frames" in caplog.text and "beam_threshold" in caplog.text
+    if not results:
+        assert hyp.text == ""
