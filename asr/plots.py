@@ -8,21 +8,33 @@ from pathlib import Path
 
 from asr.errors import AsrError
 from asr.io_utils import atomic_write
+from asr.limits import check_regular_file, short
 
 
 def read_metrics(exp_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
     """``{metric: [(step, value), ...]}`` from every ``logs/version_*/metrics.csv``, later runs last."""
-    files = sorted(Path(exp_dir).glob("logs/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
+    def version(path: Path) -> tuple[int, str]:
+        number = path.parent.name.split("_", 1)[1]
+        return (int(number) if number.isdigit() and len(number) < 10 else 10**10, path.parent.name)
+
+    files = sorted(Path(exp_dir).glob("logs/version_*/metrics.csv"), key=version)
     if not files:
         raise AsrError(f"{exp_dir}: no logs/version_*/metrics.csv (is this a training folder?)")
     series: dict[str, dict[int, float]] = {}
     for path in files:
-        with open(path, newline="") as handle:
-            for row in csv.DictReader(handle):
-                step = int(row["step"])
-                for key, value in row.items():
-                    if key not in ("epoch", "step") and value not in ("", None):
-                        series.setdefault(key, {})[step] = float(value)  # a resumed run overrides repeats
+        check_regular_file(path, "metrics file", AsrError)  # never opens a FIFO
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                for line_no, row in enumerate(csv.DictReader(handle), start=2):
+                    try:
+                        step = int(row["step"])
+                        for key, value in row.items():
+                            if key not in ("epoch", "step") and value not in ("", None):
+                                series.setdefault(key, {})[step] = float(value)  # a resumed run overrides repeats
+                    except (KeyError, TypeError, ValueError) as exc:
+                        raise AsrError(f"{path}:{line_no}: not a metrics row ({short(str(exc))[1:-1]})") from None
+        except (csv.Error, UnicodeDecodeError, OSError) as exc:
+            raise AsrError(f"{path}: not a readable metrics CSV ({short(str(exc))[1:-1]})") from None
     return {key: sorted(points.items()) for key, points in series.items()}
 
 

@@ -225,3 +225,22 @@ def test_fuzz_model_files(tmp_path: Path, tiny_model: Path) -> None:
         read(tmp_path / "meta_model.pt")
 
     _fuzz(meta_file, read_meta, 300, seed=rng.randrange(1000), text=True)
+
+
+def test_fuzz_training_metrics_csv(tmp_path: Path) -> None:
+    """`asr plot` reads a run's metrics.csv files."""
+    from asr.plots import read_metrics
+
+    run = tmp_path / "run"
+    (run / "logs" / "version_0").mkdir(parents=True)
+    path = tmp_path / "good.csv"
+    rows = ["epoch,step,train_loss,val_loss,val_wer,val_cer"] + [f"{e},{10 * e + 9},{5 - e * 0.5},{6 - e * 0.4},"
+                                                                  f"{1 - e * 0.1},{0.8 - e * 0.1}" for e in range(4)]
+    path.write_text("\n".join(rows) + "\n")
+
+    def read(p: Path) -> None:
+        (run / "logs" / "version_0" / "metrics.csv").write_bytes(p.read_bytes())
+        read_metrics(run)
+
+    outcomes = _fuzz(path, read, 300, seed=10, text=True)
+    assert outcomes["refused"] > 0 and outcomes["accepted"] > 0
