@@ -32,7 +32,7 @@ def parse_hotword(spec: str, default_boost: float, where: str = "--hotword") -> 
             raise HotwordError(f"{where}: boost in {short(spec)} must be a number in [-1000, 1000]")
     words = tuple(text.split())
     if not words:
-        raise HotwordError(f"{where}: empty hotword in {spec!r}")
+        raise HotwordError(f"{where}: empty hotword in {short(spec)}")
     return Hotword(words, boost)
 
 

@@ -59,30 +59,36 @@ def read_lexicon(path: str | os.PathLike, tokenizer) -> dict[str, list[str]]:
     path = Path(path)
     check_regular_file(path, "lexicon", LexiconError)  # never opens a FIFO or a device
     lexicon: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            parts = raw.split()
-            if not parts:
-                continue
-            word, spelling = parts[0], parts[1:]
-            if not spelling:
-                spelled = tokenizer.spell(word)
-                if spelled is None:
-                    log.warning("%s:%d: the model cannot spell %r, skipped", path, line_no, word)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line_no, raw in enumerate(handle, start=1):
+                parts = raw.split()
+                if not parts:
                     continue
-                spelling = spelled
-            else:
-                bad = [t for t in spelling if t not in tokenizer.symbols or t == tokenizer.symbols[0]]
-                if bad:
-                    log.warning("%s:%d: tokens %s are not in the model's vocabulary, %r skipped",
-                                path, line_no, bad, word)
-                    continue
-                while spelling and spelling[-1] == WORD_SEP:
-                    spelling = spelling[:-1]
-                if not spelling or WORD_SEP in spelling:
-                    log.warning("%s:%d: %r has no spelling besides the word separator, skipped", path, line_no, word)
-                    continue
-            lexicon.setdefault(word, spelling)
+                word, spelling = parts[0], parts[1:]
+                if not spelling:
+                    spelled = tokenizer.spell(word)
+                    if spelled is None:
+                        log.warning("%s:%d: the model cannot spell %r, skipped", path, line_no, word)
+                        continue
+                    spelling = spelled
+                else:
+                    bad = [t for t in spelling if t not in tokenizer.symbols or t == tokenizer.symbols[0]]
+                    if bad:
+                        log.warning("%s:%d: tokens %s are not in the model's vocabulary, %r skipped",
+                                    path, line_no, bad, word)
+                        continue
+                    while spelling and spelling[-1] == WORD_SEP:
+                        spelling = spelling[:-1]
+                    if not spelling or WORD_SEP in spelling:
+                        log.warning("%s:%d: %r has no spelling besides the word separator, skipped",
+                                    path, line_no, word)
+                        continue
+                lexicon.setdefault(word, spelling)
+    except UnicodeDecodeError as exc:
+        raise LexiconError(f"{path}: not valid UTF-8 text ({exc.reason} at byte {exc.start} of a line)") from None
+    except OSError as exc:
+        raise LexiconError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not lexicon:
         raise LexiconError(f"{path}: no usable entries")
     return lexicon

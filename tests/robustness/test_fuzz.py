@@ -244,3 +244,17 @@ def test_fuzz_training_metrics_csv(tmp_path: Path) -> None:
 
     outcomes = _fuzz(path, read, 300, seed=10, text=True)
     assert outcomes["refused"] > 0 and outcomes["accepted"] > 0
+
+
+def test_fuzz_lexicons_and_hotwords(tmp_path: Path, tiny_model: Path) -> None:
+    from asr.checkpoint import load_bundle
+    from asr.decode.hotwords import read_hotwords
+    from asr.decode.lexicon import read_lexicon
+
+    tokenizer = load_bundle(tiny_model).tokenizer
+    lexicon = tmp_path / "good.lex"
+    lexicon.write_text("ab a b |\nba b a\nabba\naa a a\n")
+    _fuzz(lexicon, lambda p: read_lexicon(p, tokenizer), 200, seed=11, text=True)
+    hotwords = tmp_path / "good.hot"
+    hotwords.write_text("ab:2.5\nba ab\n# a comment\nabba:-1\n")
+    _fuzz(hotwords, lambda p: read_hotwords(p, 4.0), 200, seed=12, text=True)
