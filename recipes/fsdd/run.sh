@@ -1,43 +1,69 @@
 #!/usr/bin/env bash
-# Free Spoken Digit Dataset: two experiments on the same recipe.
-#   speaker:  train on five speakers, test on the held-out sixth (--held-out-speaker, default theo)
+# Free Spoken Digit Dataset: three experiments on the same recipe.
+#   select:   config selection without the test speaker: train on four speakers, test on the dev speaker
+#             (--dev-speaker, default jackson); every config change is judged on these numbers only
+#   speaker:  train on the five speakers other than --held-out-speaker (default theo) with the config chosen
+#             on the select split, test once on the held-out speaker
 #   official: the dataset's own split (take index 0-4 of every speaker and digit is test)
-# Stages: 0 download, 1 prepare manifests, 3 train, 4 decode, 5 print scores.
-# Usage: recipes/fsdd/run.sh [--stage N] [--stop-stage M] [--split speaker|official|both]
-#        [--held-out-speaker NAME] [--corpus DIR] [--config FILE]
+# Decoding (stage 4) uses model_avg.pt where the config writes one (trainer.average_last), else
+# model_best.pt. It writes greedy results to exp/<split>/test_greedy and the chosen decoding, a beam search
+# restricted to the words of the training transcripts (data/lang/<split>_words.txt, written in stage 2 from
+# the TRAIN manifest only), to exp/<split>/test.
+# Stages: 0 download, 1 prepare manifests, 2 word lists, 3 train, 4 decode, 5 print scores.
+# Usage: recipes/fsdd/run.sh [--stage N] [--stop-stage M] [--split select|speaker|official|both|all]
+#        [--held-out-speaker NAME] [--dev-speaker NAME] [--corpus DIR] [--config FILE]
+#        [--official-config FILE]     (both = speaker official, the old default; all = select speaker official)
 cd "$(dirname "$0")"
 corpus=../../../shared/corpora/fsdd
-config=../../conf/fsdd.yaml
+config=../../conf/fsdd_speaker.yaml
+official_config=../../conf/fsdd.yaml
 held_out_speaker=theo
-split=both
+dev_speaker=jackson
+split=all
 stage=0
 stop_stage=100
 source ../common.sh
 
-case "$split" in both) splits="speaker official" ;; speaker|official) splits=$split ;;
-  *) echo "--split must be speaker, official or both" >&2; exit 2 ;; esac
+case "$split" in
+  all) splits="select speaker official" ;;
+  both) splits="speaker official" ;;
+  select|speaker|official) splits=$split ;;
+  *) echo "--split must be select, speaker, official, both or all" >&2; exit 2 ;;
+esac
 
 if run_stage 0 && [ ! -d "$corpus/recordings" ]; then
   log "stage 0: downloading FSDD into downloads/"
   corpus=$(python -c "from asr.data.download import download_corpus; print(download_corpus('fsdd', 'downloads'))")
 fi
 if run_stage 1; then
-  log "stage 1: manifests (held-out speaker: $held_out_speaker)"
-  asr prepare fsdd "$corpus" -o data --held-out-speaker "$held_out_speaker"
+  log "stage 1: manifests (held-out speaker: $held_out_speaker, dev speaker: $dev_speaker)"
+  asr prepare fsdd "$corpus" -o data --held-out-speaker "$held_out_speaker" --dev-speaker "$dev_speaker"
+fi
+if run_stage 2; then
+  log "stage 2: word lists from the training manifests"
+  for s in select speaker official; do
+    python local/word_list.py data/${s}_train.jsonl -o data/lang/${s}_words.txt
+  done
 fi
 for s in $splits; do
   exp=exp/$s
+  conf=$config
+  [ "$s" = official ] && conf=$official_config
   if run_stage 3; then
-    log "stage 3: training ($s split)"
-    asr train --config "$config" data.train=data/${s}_train.jsonl data.dev=data/${s}_dev.jsonl \
+    log "stage 3: training ($s split, $conf)"
+    asr train --config "$conf" data.train=data/${s}_train.jsonl data.dev=data/${s}_dev.jsonl \
       trainer.exp_dir="$exp"
   fi
   if run_stage 4; then
-    log "stage 4: decoding ($s split)"
-    asr test "$exp/model_best.pt" data/${s}_test.jsonl -o "$exp/test"
+    model=$exp/model_best.pt
+    [ -f "$exp/model_avg.pt" ] && model=$exp/model_avg.pt
+    log "stage 4: decoding ($s split, $model): greedy, and beam search over the training words"
+    asr test "$model" data/${s}_test.jsonl -o "$exp/test_greedy"
+    asr test "$model" data/${s}_test.jsonl --decoder beam --lexicon data/lang/${s}_words.txt -o "$exp/test"
   fi
   if run_stage 5; then
-    log "stage 5: score ($s split)"
+    log "stage 5: score ($s split; greedy, then lexicon beam)"
+    head -n 4 "$exp/test_greedy/report.txt"
     head -n 4 "$exp/test/report.txt"
   fi
 done

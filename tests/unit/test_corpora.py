@@ -99,6 +99,31 @@ def test_prepare_fsdd_dev_split_depends_only_on_the_seed(fsdd_dir: Path, tmp_pat
     assert _ids(a["speaker_dev"]) != _ids(c["speaker_dev"])
 
 
+def test_prepare_fsdd_dev_speaker_split_keeps_every_speaker_in_one_split(fsdd_dir: Path, tmp_path: Path) -> None:
+    plain = prepare_fsdd(fsdd_dir, tmp_path / "plain", held_out_speaker="bob", dev_fraction=0.25)
+    paths = prepare_fsdd(fsdd_dir, tmp_path / "out", held_out_speaker="bob", dev_fraction=0.25, dev_speaker="cid")
+    assert set(paths) == set(plain) | {"select_train", "select_dev", "select_test"}
+    for name in plain:  # the existing splits do not change with a dev speaker
+        assert _ids(paths[name]) == _ids(plain[name])
+    m = {name: read_manifest(path) for name, path in paths.items()}
+    train_speakers = {u.speaker for u in m["select_train"] + m["select_dev"]}
+    select_speakers = {u.speaker for u in m["select_test"]}
+    held_out_speakers = {u.speaker for u in m["speaker_test"]}
+    assert train_speakers == {"ann"} and select_speakers == {"cid"} and held_out_speakers == {"bob"}
+    assert not train_speakers & select_speakers and not train_speakers & held_out_speakers
+    assert not select_speakers & held_out_speakers
+    assert len(m["select_test"]) == 2 * TAKES  # every file of the dev speaker
+    assert len(m["select_train"]) + len(m["select_dev"]) == 2 * TAKES
+    assert not _ids(paths["select_train"]) & _ids(paths["select_dev"])
+
+
+def test_prepare_fsdd_rejects_a_bad_dev_speaker(fsdd_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(AsrError, match="must differ from the held-out speaker"):
+        prepare_fsdd(fsdd_dir, tmp_path / "out", held_out_speaker="bob", dev_speaker="bob")
+    with pytest.raises(AsrError, match="dev speaker 'zed' is not in"):
+        prepare_fsdd(fsdd_dir, tmp_path / "out", held_out_speaker="bob", dev_speaker="zed")
+
+
 def test_prepare_fsdd_rejects_bad_arguments(fsdd_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(AsrError, match="held-out speaker 'theo' is not in .*; speakers: ann, bob, cid"):
         prepare_fsdd(fsdd_dir, tmp_path / "out")
@@ -204,7 +229,7 @@ def test_real_yesno(corpora_dir: Path, tmp_path: Path) -> None:
 
 
 def test_real_fsdd(corpora_dir: Path, tmp_path: Path) -> None:
-    paths = prepare_fsdd(_real(corpora_dir, "fsdd"), tmp_path)
+    paths = prepare_fsdd(_real(corpora_dir, "fsdd"), tmp_path, dev_speaker="jackson")
     m = {name: read_manifest(path) for name, path in paths.items()}
     assert len(m["official_test"]) == 300
     assert len(m["official_train"]) + len(m["official_dev"]) == 2700
@@ -212,6 +237,9 @@ def test_real_fsdd(corpora_dir: Path, tmp_path: Path) -> None:
     assert len(m["speaker_test"]) == 500 and {u.speaker for u in m["speaker_test"]} == {"theo"}
     assert len(m["speaker_train"]) + len(m["speaker_dev"]) == 2500
     assert "theo" not in {u.speaker for u in m["speaker_train"] + m["speaker_dev"]}
+    assert len(m["select_test"]) == 500 and {u.speaker for u in m["select_test"]} == {"jackson"}
+    assert len(m["select_train"]) + len(m["select_dev"]) == 2000
+    assert not {"theo", "jackson"} & {u.speaker for u in m["select_train"] + m["select_dev"]}
     assert {u.text for u in m["official_test"]} == {
         "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
     }  # fmt: skip

@@ -6,6 +6,11 @@ Two splits are written, because they answer different questions:
   model generalise to a voice it never heard?
 - the dataset's own (``official_*``): index 0-4 of every speaker and digit is test, 5-49 train (with a dev part
   drawn from it): comparable with published FSDD numbers, but every test speaker is also a training speaker.
+
+With a dev speaker (``dev_speaker``), a third split (``select_*``) is written for choosing a configuration
+without looking at the held-out speaker: train and dev on the remaining four speakers, and ``select_test``
+holds all files of the dev speaker. Neither the dev speaker nor the held-out speaker is in ``select_train``
+or ``select_dev``; the held-out speaker is in no ``select_*`` file at all.
 """
 
 from __future__ import annotations
@@ -70,8 +75,10 @@ def prepare_fsdd(
     held_out_speaker: str = "theo",
     dev_fraction: float = 0.1,
     seed: int = 0,
+    dev_speaker: str | None = None,
 ) -> dict[str, Path]:
-    """Write the held-out-speaker and official splits; returns ``{"speaker_train": path, ...}``."""
+    """Write the held-out-speaker and official splits (and the ``select_*`` split with a ``dev_speaker``);
+    returns ``{"speaker_train": path, ...}``."""
     if not 0.0 < dev_fraction < 1.0:
         raise AsrError(f"dev_fraction must be between 0 and 1 (exclusive), got {dev_fraction}")
     recordings = find_fsdd_recordings(corpus_dir)
@@ -79,6 +86,11 @@ def prepare_fsdd(
     speakers = sorted({u.speaker for u, _ in found if u.speaker})
     if held_out_speaker not in speakers:
         raise AsrError(f"held-out speaker '{held_out_speaker}' is not in {recordings}; speakers: {', '.join(speakers)}")
+    if dev_speaker is not None:
+        if dev_speaker == held_out_speaker:
+            raise AsrError(f"the dev speaker must differ from the held-out speaker ('{held_out_speaker}')")
+        if dev_speaker not in speakers:
+            raise AsrError(f"dev speaker '{dev_speaker}' is not in {recordings}; speakers: {', '.join(speakers)}")
 
     others = [u for u, _ in found if u.speaker != held_out_speaker]
     if not others:
@@ -98,5 +110,12 @@ def prepare_fsdd(
         "official_dev": official_dev,
         "official_test": official_test,
     }
+    if dev_speaker is not None:
+        rest = [u for u in others if u.speaker != dev_speaker]
+        if not rest:
+            raise AsrError(f"{recordings}: no speaker is left to train on besides the held-out speaker "
+                           f"'{held_out_speaker}' and the dev speaker '{dev_speaker}'")
+        splits["select_train"], splits["select_dev"] = _split_dev(rest, dev_fraction, seed)
+        splits["select_test"] = [u for u in others if u.speaker == dev_speaker]
     out_dir = Path(out_dir)
     return {name: write_manifest(out_dir / f"{name}.jsonl", utterances) for name, utterances in splits.items()}
