@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from asr.audio import change_speed, load_audio
+from asr.audio import audio_info, change_speed, load_audio
 from asr.data.manifest import Utterance
-from asr.errors import AsrError
+from asr.errors import AsrError, AudioError
 from asr.features import FeatureConfig, LogMel
 from asr.io_utils import atomic_write
 
@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 
 def utterance_features(utt: Utterance, logmel: LogMel, speed: float = 1.0) -> torch.Tensor:
     duration = utt.duration if utt.offset else None  # a segment of a longer recording
+    if duration is None:
+        # A whole file is read at once: a manifest claiming 1 s for a 10-hour file must not load 2.3 GB.
+        actual = audio_info(utt.audio, verify=False)[2]
+        if actual > 1.5 * utt.duration + 30:
+            raise AudioError(f"{utt.audio}: holds {actual:.1f} s of audio, the manifest says {utt.duration:g} s "
+                             f"(utterance {utt.id!r}); fix the manifest's duration, or give an offset and "
+                             "duration to use a segment")
     wave = load_audio(utt.audio, logmel.config.sample_rate, offset=utt.offset, duration=duration)
     wave = change_speed(wave, logmel.config.sample_rate, speed)
     with torch.no_grad():

@@ -155,3 +155,17 @@ def test_long_emissions_cover_the_whole_recording(tmp_path: Path, tiny_model: Pa
     # each segment adds at most one frame of rounding (center=True): 65 s -> 3 segments
     assert abs(long_out.shape[0] - 65 * frames_per_second) <= 4
     assert torch.isfinite(long_out).all() and short_out.shape[0] > 0
+
+
+def test_a_manifest_understating_a_files_length_is_refused(tmp_path: Path) -> None:
+    """Training reads whole files: a claim of 1 s for a long file would load all of it."""
+    from asr.data.dataset import extract_features
+    from asr.data.manifest import Utterance
+    from asr.features import FeatureConfig
+
+    sf.write(tmp_path / "long.wav", np.zeros(8000 * 100, np.int16), 8000, subtype="PCM_16")
+    utt = Utterance("liar", str(tmp_path / "long.wav"), 1.0, "ab")
+    with pytest.raises(AudioError, match=r"holds 100.0 s of audio, the manifest says 1 s \(utterance 'liar'\)"):
+        extract_features([utt], FeatureConfig(sample_rate=8000, n_mels=20))
+    honest = Utterance("ok", str(tmp_path / "long.wav"), 99.99, "ab")  # rounding in a manifest is fine
+    assert extract_features([honest], FeatureConfig(sample_rate=8000, n_mels=20))[0].shape[0] > 9000
