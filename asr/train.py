@@ -182,6 +182,11 @@ def default_decoder(config: TrainConfig, tokenizer) -> DecoderConfig:
     return config.decoder
 
 
+def on_terminal() -> bool:
+    """Whether a person watches the output (the progress bar is drawn only then)."""
+    return sys.stderr.isatty()
+
+
 def set_threads(threads: int, flush_denormal: bool = True) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
@@ -247,7 +252,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         ThroughputMeter(config.features.hop_length / config.features.sample_rate),
     ]
     # A progress bar only where a person watches: redirected to a file it is thousands of lines of updates.
-    progress_bar = config.trainer.progress_bar and sys.stderr.isatty()
+    progress_bar = config.trainer.progress_bar and on_terminal()
     if not progress_bar:
         callbacks.append(EpochSummary())
     if config.trainer.early_stop_patience > 0:
