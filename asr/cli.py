@@ -11,10 +11,10 @@ from pathlib import Path
 
 from asr import limits
 from asr import options as opt
+from asr.data.corpora import CORPORA
 from asr.errors import AsrError
 
 GENERIC_FORMATS = ("kaldi", "nemo", "folder")
-CORPORA = ("yesno", "fsdd", "speechocean762", "demo")
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
@@ -29,29 +29,19 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
         write_manifest(out, utts)
         print(f"wrote {out}: {len(utts)} utterances, {total_hours(utts):.2f} h")
         return
-    out_dir = Path(args.output or f"data/{args.kind}")
-    if args.kind == "demo":
-        from asr.data.corpora.demo import generate_demo_corpus
+    from asr.data.corpora import prepare_corpus
 
-        written = generate_demo_corpus(out_dir, seed=args.seed)
-    else:
-        if args.source is None:
-            raise AsrError(f"asr prepare {args.kind}: give the corpus folder")
-        if args.kind == "yesno":
-            from asr.data.corpora.yesno import prepare_yesno
-
-            written = prepare_yesno(Path(args.source), out_dir)
-        elif args.kind == "fsdd":
-            from asr.data.corpora.fsdd import prepare_fsdd
-
-            written = prepare_fsdd(Path(args.source), out_dir, held_out_speaker=args.held_out_speaker,
-                                   dev_speaker=args.dev_speaker)
-        else:
-            from asr.data.corpora.speechocean762 import prepare_speechocean762
-
-            written = prepare_speechocean762(Path(args.source), out_dir)
+    written = prepare_corpus(args.kind, args.source, Path(args.output or f"data/{args.kind}"),
+                             held_out_speaker=args.held_out_speaker, dev_speaker=args.dev_speaker, seed=args.seed)
     for name, path in written.items():
         print(f"{name}: {path}")
+
+
+def _cmd_download(args: argparse.Namespace) -> None:
+    from asr.data.download import download_corpus
+
+    # The folder alone on stdout, so a recipe can write corpus=$(asr download NAME downloads).
+    print(download_corpus(args.corpus, args.dest))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -344,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Import a corpus. Generic formats (kaldi data dir, nemo manifest, folder of "
                        "audio + .txt) write one manifest; named corpora write their splits into a folder; "
                        "'demo' generates the built-in synthetic corpus (no source needed).")
-    p.add_argument("kind", choices=GENERIC_FORMATS + CORPORA)
+    p.add_argument("kind", choices=GENERIC_FORMATS + tuple(CORPORA))
     p.add_argument("source", nargs="?", help="corpus folder, Kaldi data dir, NeMo manifest or audio folder")
     p.add_argument("-o", "--output", help="manifest file (generic formats) or output folder (corpora)")
     p.add_argument("--held-out-speaker", default="theo", help="fsdd: the speaker kept for testing")
@@ -352,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "speakers, test on this one, to choose a config without looking at the held-out speaker")
     p.add_argument("--seed", type=opt.integer(0, 2**32 - 1), default=0, help="demo: generator seed")
     p.set_defaults(func=_cmd_prepare)
+
+    from asr.data.download import CORPUS_URLS
+
+    p = sub.add_parser("download", help="download and unpack a public corpus (checksum-verified where known)",
+                       description="Prints the corpus folder. Done once: a finished download is reused.")
+    p.add_argument("corpus", choices=sorted(CORPUS_URLS))
+    p.add_argument("dest", nargs="?", default="downloads", help="folder to download into (default: downloads)")
+    p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("train", help="train a model from a YAML config",
                        description="Train under Lightning. Overrides look like section.key=value, "

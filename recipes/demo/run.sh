@@ -28,11 +28,7 @@ fi
 if run_stage 5; then
   log "stage 5: results"
   head -n 4 "$exp/test/report.txt"
-  python - <<'PY'
-from asr.data.corpora.demo import write_fresh_utterance
-path = write_fresh_utterance("data/fresh", seed=7)
-print(f"fresh utterance {path} says: {(path.parent / 'fresh.txt').read_text().strip()!r}")
-PY
+  python local/fresh_utterance.py data/fresh --seed 7
   echo -n "asr transcribe says:          "
   asr transcribe "$exp/model_best.pt" data/fresh/fresh.wav
 fi

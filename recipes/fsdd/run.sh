@@ -33,7 +33,7 @@ esac
 
 if run_stage 0 && [ ! -d "$corpus/recordings" ]; then
   log "stage 0: downloading FSDD into downloads/"
-  corpus=$(python -c "from asr.data.download import download_corpus; print(download_corpus('fsdd', 'downloads'))")
+  corpus=$(asr download fsdd downloads)
 fi
 if run_stage 1; then
   log "stage 1: manifests (held-out speaker: $held_out_speaker, dev speaker: $dev_speaker)"

@@ -13,7 +13,7 @@ source ../common.sh
 
 if run_stage 0 && [ ! -d "$corpus/waves_yesno" ]; then
   log "stage 0: downloading yesno (OpenSLR 1) into downloads/"
-  python -c "from asr.data.download import download_corpus; print(download_corpus('yesno', 'downloads'))"
+  asr download yesno downloads
   corpus=downloads
 fi
 if run_stage 1; then

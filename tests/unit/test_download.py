@@ -179,3 +179,34 @@ def test_download_corpus_redoes_an_interrupted_extraction(tmp_path: Path, monkey
 def test_download_corpus_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(AsrError, match="unknown corpus 'timit'; known corpora: fsdd, speechocean762, yesno"):
         download_corpus("timit", tmp_path)
+
+
+def test_asr_download_fetches_a_registered_corpus_and_prints_its_folder(tmp_path: Path, monkeypatch) -> None:
+    """The CLI over download_corpus, with the corpus URL pointed at a local archive in the corpus's layout."""
+    import tarfile
+
+    from asr.cli import main
+    from asr.data import download
+
+    tree = tmp_path / "src" / "waves_yesno"
+    tree.mkdir(parents=True)
+    (tree / "0_0_1_1_0_0_1_1.wav").write_bytes(b"RIFF")
+    archive = tmp_path / "waves_yesno.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname="waves_yesno")
+    monkeypatch.setitem(download.CORPUS_URLS, "yesno", download.CorpusSource(archive.as_uri()))
+    out = tmp_path / "downloads"
+    assert main(["download", "yesno", str(out)]) in (0, None)
+    assert (out / "waves_yesno" / "0_0_1_1_0_0_1_1.wav").is_file()
+    assert (out / ".yesno.extracted").is_file()  # a second call reuses the folder
+
+
+def test_corpus_registry_names_and_errors(tmp_path: Path) -> None:
+    from asr.data.corpora import CORPORA, prepare_corpus
+    from asr.errors import AsrError
+
+    assert {"yesno", "fsdd", "speechocean762", "demo"} <= set(CORPORA) and not CORPORA["demo"].needs_source
+    with pytest.raises(AsrError, match="unknown corpus 'timit'"):
+        prepare_corpus("timit", tmp_path, tmp_path / "out")
+    with pytest.raises(AsrError, match="give the corpus folder"):
+        prepare_corpus("yesno", None, tmp_path / "out")
