@@ -191,7 +191,10 @@ def set_threads(threads: int, flush_denormal: bool = True) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
     else:
-        torch.set_num_threads(os.cpu_count() or 1)
+        # The cores this process may run on (taskset, cgroup cpusets), not all the machine has: more threads
+        # than cores makes OpenMP threads wait on each other.
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        torch.set_num_threads(usable or 1)
     # Denormal floats (tiny activations and gradients early in training) take a slow path on x86 CPUs;
     # flushing them to zero costs no accuracy.
     torch.set_flush_denormal(flush_denormal)
