@@ -1,78 +1,16 @@
 """CTC decoders. Each turns (frames, vocab) log-probs into a :class:`Hypothesis`.
 
-Greedy decoding lives in ``greedy.py``; a beam search with n-gram LMs plugs in beside it through
-``build_decoder`` with ``DecoderConfig.kind = "beam"``.
+The types live in ``types.py``; greedy decoding in ``greedy.py``; a beam search with n-gram LMs plugs in
+beside it through ``build_decoder`` with ``DecoderConfig.kind = "beam"``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
-
-import torch
-
+from asr.decode.types import Decoder, DecoderConfig, Hypothesis, Word, describe_decoder
 from asr.errors import ConfigError
 from asr.text import TextNormalizer
 
-
-@dataclass
-class Word:
-    word: str
-    start: float  # seconds
-    end: float
-    confidence: float  # in [0, 1]
-
-
-@dataclass
-class Hypothesis:
-    text: str
-    words: list[Word] = field(default_factory=list)
-    score: float = 0.0
-    nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, score), best first, beam only
-    units: str = ""  # the output units of the best path (phones of a phone model), for PER
-
-
-@dataclass
-class DecoderConfig:
-    """Decoder settings; stored with a model so ``transcribe`` uses them by default."""
-
-    kind: str = "greedy"  # greedy | beam
-    beam_size: int = 50
-    # Tokens considered per frame (best acoustic scores first); 0 = all. 8 made lexicon-free LM decoding 3x
-    # faster than 0 on the demo dev set at the same WER: every candidate costs a Python LM call.
-    beam_size_token: int = 8
-    beam_threshold: float = 25.0
-    lm: str = ""  # word n-gram LM in ARPA format; "" = none
-    # "" = lexicon-free (phone models: the model's training words, plus the LM's words when there is an LM);
-    # a lexicon or word-list file; "lm" = the LM's vocabulary; "model" = the model's training words (phone models)
-    lexicon: str = ""
-    lm_weight: float = 0.5
-    word_score: float = 0.0
-    sil_score: float = 0.0
-    unk_score: float = float("-inf")  # lexicon decoding: score of words outside the lexicon
-    nbest: int = 1
-    # "word", "two words", "word:boost", or "@file" naming a file with one such entry per line
-    hotwords: list[str] = field(default_factory=list)
-    hotword_boost: float = 4.0  # default boost (log10 LM units, scaled by lm_weight like LM scores)
-
-
-def describe_decoder(config: DecoderConfig) -> str:
-    if config.kind != "beam":
-        return config.kind
-    parts = [f"beam (size {config.beam_size}, threshold {config.beam_threshold})"]
-    if config.lm:
-        parts.append(f"lm {config.lm} (weight {config.lm_weight}, word score {config.word_score})")
-    parts.append(f"lexicon {config.lexicon}" if config.lexicon else
-                 "default lexicon (characters: lexicon-free; phones: training words + LM words)")
-    if config.hotwords:
-        parts.append(f"hotwords {', '.join(config.hotwords)}")
-    return ", ".join(parts)
-
-
-class Decoder(Protocol):
-    def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis: ...
-
-    def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]: ...
+__all__ = ["Decoder", "DecoderConfig", "Hypothesis", "Word", "build_decoder", "describe_decoder"]
 
 
 def build_decoder(config: DecoderConfig, tokenizer, normalizer: TextNormalizer | None = None) -> Decoder:
