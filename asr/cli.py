@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-from asr import limits
+from asr import cli_lm, limits
 from asr import options as opt
 from asr.data.corpora import CORPORA
 from asr.errors import AsrError
@@ -162,118 +161,6 @@ def _cmd_average(args: argparse.Namespace) -> None:
     print(f"wrote {write_average(args.models, args.output)} (mean of {len(args.models)} models)")
 
 
-def _floats(text: str | list[float]) -> list[float]:
-    if isinstance(text, list):  # already parsed and checked by its option's type (asr.options.number_list)
-        return text
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise AsrError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _cmd_lm_build(args: argparse.Namespace) -> None:
-    from asr.lm import LmConfig, build_lm_from_file
-    from asr.text import TextNormalizer
-
-    normalizer = TextNormalizer()
-    if args.model:
-        from asr.checkpoint import load_bundle
-
-        normalizer = load_bundle(args.model).normalizer
-    config = LmConfig(order=args.order, prune=args.prune or [], vocab_limit=args.vocab_limit, unk=not args.no_unk)
-    text = Path(args.text)
-    if text.suffix == ".jsonl":  # a manifest: its transcripts are the text
-        import tempfile
-
-        from asr.data.manifest import read_manifest
-
-        tmp = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8")
-        with tmp:
-            tmp.writelines(u.text + "\n" for u in read_manifest(text))
-        text = Path(tmp.name)
-    try:
-        model = build_lm_from_file(text, config, normalizer=None if args.no_normalize else normalizer)
-    finally:
-        if text != Path(args.text):
-            text.unlink()
-    model.write_arpa(args.output)
-    counts = ", ".join(f"{n}-grams: {c}" for n, c in enumerate(model.counts, start=1))
-    print(f"wrote {args.output}: order {model.order}, vocabulary {len(model.vocab)}, {counts}")
-
-
-def _sentences(path: str, normalizer_model: str | None) -> list[str]:
-    """Normalised sentences of a text file (one per line) or a .jsonl manifest's transcripts."""
-    from asr.text import TextNormalizer
-
-    normalizer = TextNormalizer()
-    if normalizer_model:
-        from asr.checkpoint import load_bundle
-
-        normalizer = load_bundle(normalizer_model).normalizer
-    if Path(path).suffix == ".jsonl":
-        from asr.data.manifest import read_manifest
-
-        texts = [u.text for u in read_manifest(path)]
-    else:
-        from asr.io_utils import read_text_lines
-
-        texts = read_text_lines(path)
-    return [t for t in (normalizer(x) for x in texts) if t]
-
-
-def _cmd_lm_eval(args: argparse.Namespace) -> None:
-    from asr.lm.arpa import ArpaModel
-    from asr.lm.mix import model_perplexity
-
-    sentences = _sentences(args.text, args.model)
-    for path in args.lm:
-        result = model_perplexity(ArpaModel.load(path), sentences)
-        print(f"{path}: perplexity {result.perplexity:.1f} over {result.tokens} tokens, "
-              f"OOV {100 * result.oov_rate:.2f}% ({result.oov} of {result.words} words)")
-
-
-def _cmd_lm_mix(args: argparse.Namespace) -> None:
-    from asr.lm.arpa import ArpaModel
-    from asr.lm.mix import interpolate, tune_weights
-
-    models = [ArpaModel.load(p) for p in args.lm]
-    if args.tune:
-        weights, ppl = tune_weights(models, _sentences(args.tune, args.model))
-        print(f"weights tuned on {args.tune}: {', '.join(f'{w:.2f}' for w in weights)} (perplexity {ppl:.1f})")
-    elif args.weights:
-        weights = _floats(args.weights)
-    else:
-        raise AsrError("asr lm mix: give --weights or --tune")
-    counts = interpolate(models, weights, args.output)
-    print(f"wrote {args.output}: " + ", ".join(f"{n}-grams: {c}" for n, c in enumerate(counts, start=1)))
-
-
-def _cmd_lm_tune(args: argparse.Namespace) -> None:
-    import dataclasses
-
-    from asr.checkpoint import load_bundle, save_bundle
-    from asr.tune import tune_decoder
-
-    bundle = load_bundle(args.model)
-    base = dataclasses.replace(bundle.decoder, **{**_decoder_overrides(args), "kind": "beam"})
-    best, results = tune_decoder(args.model, args.manifest, base, _floats(args.lm_weights),
-                                 _floats(args.word_scores), trials=args.trials, seed=args.seed)
-    for r in sorted(results, key=lambda r: (r.wer, r.cer)):
-        print(f"lm_weight {r.lm_weight:6.3f}  word_score {r.word_score:6.3f}  WER {100 * r.wer:6.2f}%  "
-              f"CER {100 * r.cer:6.2f}%  ({r.seconds:.1f}s)")
-    print(f"best: lm_weight {best.lm_weight} word_score {best.word_score}")
-    if args.output:
-        from asr.io_utils import atomic_write
-
-        with atomic_write(args.output) as handle:
-            json.dump(dataclasses.asdict(best), handle, indent=2)
-        print(f"wrote {args.output}")
-    if args.write_model:
-        bundle.decoder = best
-        save_bundle(bundle, args.write_model)
-        print(f"wrote {args.write_model}: transcribe and test use these decoder settings by default")
-
-
 # Options whose value is a comma-separated list of numbers; the list may start with a minus sign.
 _NUMBER_LIST_OPTIONS = ("--lm-weights", "--word-scores")
 
@@ -410,12 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="take the text normaliser from this model file (default: lower case, "
                    "punctuation removed)")
     p.add_argument("--no-normalize", action="store_true", help="use the text as it is")
-    p.set_defaults(func=_cmd_lm_build)
+    p.set_defaults(func=cli_lm.cmd_lm_build)
     p = lm.add_parser("eval", help="perplexity and OOV rate of LMs on a text or manifest")
     p.add_argument("lm", nargs="+", help="ARPA files")
     p.add_argument("text", help="text (one sentence per line) or a .jsonl manifest")
     p.add_argument("--model", help="take the text normaliser from this model file")
-    p.set_defaults(func=_cmd_lm_eval)
+    p.set_defaults(func=cli_lm.cmd_lm_eval)
     p = lm.add_parser("mix", help="interpolate two or more ARPA LMs into one",
                       description="p(w|h) = sum of weight_i * p_i(w|h); back-off weights recomputed.")
     p.add_argument("lm", nargs="+", help="ARPA files")
@@ -423,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=opt.number_list(0, 1), help="comma-separated weights, one per LM, summing to 1")
     p.add_argument("--tune", help="two LMs: choose the weights by perplexity on this text or manifest")
     p.add_argument("--model", help="take the text normaliser from this model file")
-    p.set_defaults(func=_cmd_lm_mix)
+    p.set_defaults(func=cli_lm.cmd_lm_mix)
     p = lm.add_parser("tune", help="search LM weight and word score on a dev manifest")
     p.add_argument("model")
     p.add_argument("manifest")
@@ -437,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the best decoder settings (JSON)")
     p.add_argument("--write-model", help="write a copy of the model that uses the best settings by default")
     _add_decoder_options(p)
-    p.set_defaults(func=_cmd_lm_tune)
+    p.set_defaults(func=cli_lm.cmd_lm_tune)
 
     p = sub.add_parser("plot", help="draw training curves of a run to a PNG",
                        description="Plot train/dev loss and dev WER/CER from <exp_dir>/logs (resumed runs joined).")
