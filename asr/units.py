@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from asr.errors import TextError
-from asr.pronounce import Pronouncer, _cmudict, strip_stress
+from asr.pronounce import Pronouncer, cmudict_entries, strip_stress
 from asr.text import BLANK, WORD_SEP, CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class PhoneTokenizer:
         if self._words_of is None:
             # Training words first, so a homophone comes out as the spelling the model was trained on.
             words_of: dict[tuple[str, ...], str] = {}
-            for word, prons in _cmudict().items():
+            for word, prons in cmudict_entries().items():
                 for pron in prons:
                     words_of.setdefault(tuple(pron if self.stress else strip_stress(pron)), word)
             for word, pron in self.lexicon.items():
