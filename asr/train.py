@@ -26,7 +26,7 @@ from asr.config import TrainConfig, to_dict
 from asr.data.datamodule import AsrDataModule
 from asr.data.dataset import Batch
 from asr.decode import DecoderConfig
-from asr.decode.greedy import GreedyDecoder, collapse
+from asr.decode.greedy import GreedyDecoder
 from asr.errors import ConfigError
 from asr.features import spec_augment
 from asr.finetune import init_model, load_init
@@ -118,14 +118,14 @@ class CtcTask(L.LightningModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         loss, log_probs, out_lengths = self._loss(batch, augment=False)
         self.log("val_loss", loss, prog_bar=True, batch_size=batch.feats.shape[0])
-        for uid, ref, hyp in zip(batch.ids, batch.texts, self.decoder.decode_batch(log_probs, out_lengths, 0.0)):
+        hyps = self.decoder.decode_batch(log_probs, out_lengths, 0.0)
+        for uid, ref, hyp in zip(batch.ids, batch.texts, hyps):
             self._val.append((uid, ref, hyp.text))
         if self.tokenizer.unit_metric == "per":
-            best = log_probs.argmax(-1)
-            for i in range(best.shape[0]):
-                hyp_ids = [t for t, _ in collapse(best[i, : int(out_lengths[i])].tolist(), self.tokenizer.blank_id)]
+            # The greedy hypothesis already carries its phones; the reference's come from its targets.
+            for i, hyp in enumerate(hyps):
                 ref_ids = batch.targets[i, : int(batch.target_lengths[i])].tolist()
-                self._val_units.append((self.tokenizer.unit_string(ref_ids), self.tokenizer.unit_string(hyp_ids)))
+                self._val_units.append((self.tokenizer.unit_string(ref_ids), hyp.units))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:

@@ -108,12 +108,12 @@ class AsrDataModule(L.LightningDataModule):
     def _build_split(self, name: str, utts: list[Utterance], feats: list[torch.Tensor],
                      max_duration: float | None) -> tuple[FeatureDataset, list[float]]:
         ids, kept_feats, targets, texts, durations = [], [], [], [], []
-        unknown = count_unknown(self.tokenizer, (self.normalizer(u.text) for u in utts))
+        normalised = [self.normalizer(u.text) for u in utts]
+        unknown = count_unknown(self.tokenizer, normalised)
         if unknown:
             log.warning("%s: characters (or words) the tokenizer cannot encode (utterances holding them are "
                         "skipped): %s", name, ", ".join(f"{c!r} x{n}" for c, n in unknown.most_common(20)))
-        for utt, f in zip(utts, feats):
-            text = self.normalizer(utt.text)
+        for utt, f, text in zip(utts, feats, normalised):
             if not text:
                 self._skip(f"{name}_empty_text")
                 continue
