@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from asr import cli_lm, limits
+from asr import cli_lm, cli_serve, limits
 from asr import options as opt
 from asr.data.corpora import CORPORA
 from asr.errors import AsrError
@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
             g.add_argument("--max-cue-seconds", type=opt.number(0, 3600, low_open=True), default=7.0,
                            help="longest cue (s)")
             p.set_defaults(func=_cmd_transcribe)
+    cli_serve.add_parser(sub, _add_decoder_options, _decoder_overrides)
     lm = sub.add_parser("lm", help="build, evaluate, mix and tune word n-gram language models").add_subparsers(
         dest="lm_command", required=True, metavar="LM_COMMAND")
     p = lm.add_parser("build", help="estimate a modified Kneser-Ney n-gram LM and write ARPA",

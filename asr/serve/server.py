@@ -1,0 +1,57 @@
+"""Run the app under uvicorn on a socket bound here, so ``--port 0`` (any free port) can print the real one."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+
+from asr.errors import ConfigError
+from asr.serve.service import TranscriptionService
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6); ConfigError with one line when it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def run(service: TranscriptionService, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM finish the requests under way, then stop)."""
+    import uvicorn
+
+    from asr.serve.app import create_app
+
+    sock = bind(host, port)
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    if not is_loopback(host):
+        print(f"asr serve: warning: listening on {host}: anyone who can reach this machine can use the server "
+              "(there is no authentication)", file=sys.stderr)
+    limits = service.limits
+    # A connection cap in front of the queue: past it uvicorn answers 503 itself, so memory stays bounded
+    # however many clients connect.
+    config = uvicorn.Config(create_app(service), log_level="info", timeout_keep_alive=5,
+                            limit_concurrency=limits.slots + limits.max_waiting + 16)
+    print(f"serving {service.model_path.name} on http://{shown}:{bound[1]}/ ({limits.slots} decodes at once, "
+          f"{limits.max_waiting} waiting at most, {limits.max_request_bytes / 2**20:.1f} MiB and "
+          f"{limits.max_audio_seconds:g} s of audio per request)", flush=True)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        service.close()
