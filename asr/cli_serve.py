@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from asr import options as opt
+from asr.errors import AsrError
 
 
 def add_parser(sub, add_decoder_options: Callable[[argparse.ArgumentParser], None],
@@ -34,6 +35,12 @@ def add_parser(sub, add_decoder_options: Callable[[argparse.ArgumentParser], Non
 
 
 def cmd_serve(args: argparse.Namespace, decoder_overrides: dict) -> None:
+    try:
+        import fastapi  # noqa: F401
+        import multipart  # noqa: F401  (python-multipart, for uploads)
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise AsrError(f"asr serve needs {exc.name}: pip install 'asr-rnn-ctc[serve]'") from None
     from asr.serve import ServeLimits, TranscriptionService
     from asr.serve.server import run
 
