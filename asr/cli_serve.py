@@ -37,7 +37,7 @@ def add_parser(sub, add_decoder_options: Callable[[argparse.ArgumentParser], Non
 def cmd_serve(args: argparse.Namespace, decoder_overrides: dict) -> None:
     try:
         import fastapi  # noqa: F401
-        import multipart  # noqa: F401  (python-multipart, for uploads)
+        import python_multipart  # noqa: F401  (uploads)
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise AsrError(f"asr serve needs {exc.name}: pip install 'asr-rnn-ctc[serve]'") from None
