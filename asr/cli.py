@@ -13,21 +13,25 @@ from asr import options as opt
 from asr.data.corpora import CORPORA
 from asr.errors import AsrError
 
-GENERIC_FORMATS = ("kaldi", "nemo", "folder")
+GENERIC_FORMATS = ("kaldi", "nemo", "folder", "csv", "commonvoice", "lhotse", "manifest")
 
 
 def _cmd_prepare(args: argparse.Namespace) -> None:
     if args.kind in GENERIC_FORMATS:
-        from asr.data.importers import import_corpus
+        from asr.data.importers import import_corpus, write_lhotse_cuts
         from asr.data.manifest import total_hours, write_manifest
 
         if args.source is None:
             raise AsrError(f"asr prepare {args.kind}: give the source to import")
-        out = Path(args.output or f"{args.kind}.jsonl")
+        lhotse = args.output_format == "lhotse"
+        out = Path(args.output or (f"{args.kind}_cuts.jsonl.gz" if lhotse else f"{args.kind}.jsonl"))
         utts = import_corpus(args.kind, Path(args.source))
-        write_manifest(out, utts)
+        (write_lhotse_cuts if lhotse else write_manifest)(out, utts)
         print(f"wrote {out}: {len(utts)} utterances, {total_hours(utts):.2f} h")
         return
+    if args.output_format != "manifest":
+        raise AsrError(f"asr prepare {args.kind}: --output-format lhotse converts one manifest: prepare the corpus, "
+                       f"then asr prepare manifest data/{args.kind}/train.jsonl --output-format lhotse")
     from asr.data.corpora import prepare_corpus
 
     written = prepare_corpus(args.kind, args.source, Path(args.output or f"data/{args.kind}"),
@@ -219,11 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare", help="turn a corpus into JSON-lines manifests",
                        description="Import a corpus. Generic formats (kaldi data dir, nemo manifest, folder of "
-                       "audio + .txt) write one manifest; named corpora write their splits into a folder; "
+                       "audio + .txt, csv/tsv table, commonvoice TSV, lhotse cuts or supervisions JSONL, our own "
+                       "manifest) write one manifest (or lhotse cuts); named corpora write their splits into a folder; "
                        "'demo' generates the built-in synthetic corpus (no source needed).")
     p.add_argument("kind", choices=GENERIC_FORMATS + tuple(CORPORA))
-    p.add_argument("source", nargs="?", help="corpus folder, Kaldi data dir, NeMo manifest or audio folder")
+    p.add_argument("source", nargs="?", help="corpus folder, Kaldi data dir, NeMo manifest, audio folder, CSV/TSV "
+                   "file, Common Voice TSV (or release folder), lhotse JSONL(.gz) or manifest")
     p.add_argument("-o", "--output", help="manifest file (generic formats) or output folder (corpora)")
+    p.add_argument("--output-format", choices=("manifest", "lhotse"), default="manifest",
+                   help="generic formats: write our JSON-lines manifest (default) or a lhotse CutSet JSONL "
+                   "(.jsonl.gz: gzipped)")
     p.add_argument("--held-out-speaker", default="theo", help="fsdd: the speaker kept for testing")
     p.add_argument("--dev-speaker", help="fsdd: also write select_{train,dev,test}.jsonl: train on the other "
                    "speakers, test on this one, to choose a config without looking at the held-out speaker")

@@ -302,11 +302,12 @@ def test_folder_without_usable_audio_is_an_error(tmp_path: Path) -> None:
 
 
 def test_import_corpus_dispatches_by_kind(kaldi_corpus: Path) -> None:
-    assert set(IMPORTERS) == {"kaldi", "nemo", "folder"}
+    assert set(IMPORTERS) == {"kaldi", "nemo", "folder", "csv", "commonvoice", "lhotse", "manifest"}
     assert [u.id for u in import_corpus("kaldi", kaldi_corpus)] == ["u1", "u2"]
     assert [u.id for u in import_corpus("kaldi", str(kaldi_corpus))] == ["u1", "u2"]
 
 
 def test_import_corpus_unknown_kind_lists_the_known_ones() -> None:
-    with pytest.raises(AsrError, match="unknown corpus format 'librispeech'; known formats: folder, kaldi, nemo"):
+    with pytest.raises(AsrError, match="unknown corpus format 'librispeech'; known formats: commonvoice, csv, folder, "
+                       "kaldi, lhotse, manifest, nemo"):
         import_corpus("librispeech", "/nowhere")

@@ -36,7 +36,7 @@ def _number(obj: dict, key: str, where: str) -> float | None:
     return number
 
 
-def _unique(base: str, taken: set[str]) -> str:
+def unique_id(base: str, taken: set[str]) -> str:
     candidate, n = base, 1
     while candidate in taken:
         n += 1
@@ -99,7 +99,7 @@ def import_nemo_manifest(path: str | os.PathLike) -> list[Utterance]:
                     continue
                 stem = Path(audio).stem
                 base = f"{stem}-{round(offset * 1000)}" if offset else stem
-                utterances.append(Utterance(_unique(base, taken), audio, duration, text, speaker, offset))
+                utterances.append(Utterance(unique_id(base, taken), audio, duration, text, speaker, offset))
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{path}: not valid UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
