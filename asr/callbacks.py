@@ -53,7 +53,8 @@ class ExportModel(Callback):
         if trainer.sanity_checking:
             return
         metrics = trainer.callback_metrics
-        if self.metric not in metrics:
+        # Under DDP the scores are the same on every rank (gathered); rank 0 alone writes the files.
+        if self.metric not in metrics or not trainer.is_global_zero:
             return
         # Ties are common on small dev sets (several epochs at 0% WER): the lower dev loss breaks them.
         score = (float(metrics[self.metric]), float(metrics.get("val_loss", math.inf)))
@@ -74,7 +75,7 @@ class ExportModel(Callback):
 
     def on_fit_end(self, trainer: L.Trainer, task) -> None:
         epochs = self._epoch_models()
-        if self.average_last > 1 and len(epochs) > 1:
+        if self.average_last > 1 and len(epochs) > 1 and trainer.is_global_zero:
             path = write_average(epochs, self.exp_dir / "model_avg.pt")
             log.info("%s: weights averaged over %s", path, ", ".join(p.name for p in epochs))
 
@@ -106,10 +107,13 @@ class ThroughputMeter(Callback):
 
     def on_train_epoch_end(self, trainer, task) -> None:
         if self.elapsed > 0:
+            # Under DDP: the ranks' speeds summed (they train side by side), logged by rank 0.
             speed = self.audio / self.elapsed
-            task.log("train_audio_sps", speed)
-            log.info("epoch %d: %.0f audio-s in %.1fs of training steps = %.1f audio-s/s",
-                     trainer.current_epoch, self.audio, self.elapsed, speed)
+            task.log("train_audio_sps", speed, sync_dist=True, reduce_fx="sum")
+            if trainer.is_global_zero:
+                where = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
+                log.info("epoch %d: %.0f audio-s in %.1fs of training steps = %.1f audio-s/s%s",
+                         trainer.current_epoch, self.audio, self.elapsed, speed, where)
 
 
 class EpochSummary(Callback):
@@ -123,7 +127,7 @@ class EpochSummary(Callback):
         self._t0 = time.perf_counter()
 
     def on_validation_end(self, trainer, task) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.is_global_zero:
             return
         metrics = trainer.callback_metrics
         parts = [f"{k} {float(metrics[k]):.4f}" for k in ("train_loss", "val_loss", "val_wer", "val_cer", "val_per")

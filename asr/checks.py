@@ -69,6 +69,8 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "optim.grad_clip": (lambda x: x >= 0, ">= 0 (0 = off)"),
     "trainer.max_epochs": _AT_LEAST_1,
     "trainer.threads": _between(0, 4096, " (0 = all cores)"),
+    "trainer.num_nodes": _between(1, 100_000),
+    "trainer.accumulate_grad_batches": _between(1, 100_000),
     "trainer.seed": _between(0, 2**32 - 1),
     "trainer.log_every_n_steps": _AT_LEAST_1,
     "trainer.check_val_every_n_epoch": _AT_LEAST_1,

@@ -49,13 +49,15 @@ def _cmd_download(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> None:
     from asr.config import load_config
+    from asr.distributed import launcher_rank
     from asr.train import train
 
     config = load_config(args.config, args.overrides)
     if args.init:
         config.trainer.init = args.init  # relative to the current folder, like overrides
     best = train(config, resume=args.resume)
-    print(f"best model: {best}")
+    if launcher_rank() == 0:  # under DDP every rank returns here; one line is enough
+        print(f"best model: {best}")
 
 
 def _decoder_overrides(args: argparse.Namespace) -> dict:

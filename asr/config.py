@@ -44,9 +44,14 @@ class TrainerConfig:
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = all cores
     flush_denormal: bool = True  # CPU: treat denormal floats as zero (they take a slow path on x86)
-    accelerator: str = "auto"
-    devices: str = "auto"
-    precision: str = "32-true"
+    accelerator: str = "auto"  # Lightning's: auto, cpu, gpu, cuda, mps, ...
+    devices: str = "auto"  # per node: a count ("2"), GPU indices ("0,1") or auto
+    # Data-parallel training (DDP): one process per device, launched by Lightning itself, torchrun or SLURM.
+    # Each rank takes its own part of every epoch (asr/data/sampler.py); rank 0 alone writes files.
+    strategy: Literal["auto", "ddp", "ddp_find_unused_parameters_true"] = "auto"
+    num_nodes: int = 1
+    accumulate_grad_batches: int = 1  # optimizer step every N batches (per rank)
+    precision: Literal["32-true", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
     log_every_n_steps: int = 10
     check_val_every_n_epoch: int = 1
     early_stop_patience: int = 0  # epochs without dev improvement (select_by); 0 = off

@@ -17,6 +17,7 @@ from pathlib import Path
 import jiwer
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -27,6 +28,7 @@ from asr.data.datamodule import AsrDataModule
 from asr.data.dataset import Batch
 from asr.decode import DecoderConfig
 from asr.decode.greedy import GreedyDecoder
+from asr.distributed import gather_lists, launcher_rank, world_size
 from asr.errors import ConfigError
 from asr.features import spec_augment
 from asr.finetune import init_model, load_init
@@ -70,23 +72,30 @@ class CtcTask(L.LightningModule):
         self.config = config
         self.total_steps = total_steps
         self.decoder = GreedyDecoder(tokenizer)
-        self.ctc = torch.nn.CTCLoss(blank=tokenizer.blank_id, zero_infinity=True, reduction="sum")
+        # One loss per utterance: training takes their mean, validation keeps them to gather across ranks.
+        self.ctc = torch.nn.CTCLoss(blank=tokenizer.blank_id, zero_infinity=True, reduction="none")
         self.skipped_steps = 0
-        self._val: list[tuple[str, str, str]] = []
-        self._val_units: list[tuple[str, str]] = []  # phone models: (reference, hypothesis) phone strings
+        # (id, reference, hypothesis, loss, reference units, hypothesis units); units only for phone models
+        self._val: list[tuple] = []
 
-    def _loss(self, batch: Batch, augment: bool) -> torch.Tensor:
+    def _loss(self, batch: Batch, augment: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         normed = self.model.normalize(batch.feats, batch.feat_lengths)
         if augment and self.config.specaugment is not None:
             normed = spec_augment(normed, batch.feat_lengths, self.config.specaugment)
         log_probs, out_lengths = self.model.encode(normed, batch.feat_lengths)
-        loss = self.ctc(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
-        # Per-utterance mean: the gradient scale stays the same whatever the batch composition.
-        return loss / batch.feats.shape[0], log_probs, out_lengths
+        losses = self.ctc(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+        return losses, log_probs, out_lengths
 
     def training_step(self, batch: Batch, batch_idx: int):
-        loss, _, _ = self._loss(batch, augment=True)
+        losses, _, _ = self._loss(batch, augment=True)
+        # Per-utterance mean: the gradient scale stays the same whatever the batch composition.
+        loss = losses.sum() / batch.feats.shape[0]
         if not torch.isfinite(loss):
+            if world_size() > 1:
+                # Under DDP every rank must run backward (the gradient all-reduce waits for all of them): the
+                # non-finite gradient reaches every rank, and on_after_backward skips the step everywhere.
+                log.warning("step %d: non-finite loss (%s)", self.global_step, float(loss.detach()))
+                return loss
             self.skipped_steps += 1
             log.warning("step %d: non-finite loss (%s), step skipped", self.global_step, float(loss.detach()))
             # No backward: the gradients stay None (Lightning zeroes them with set_to_none before the step),
@@ -107,7 +116,7 @@ class CtcTask(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         # Logged once per epoch: a per-step value would only reach the logs on every log_every_n_steps-th step.
-        self.log("skipped_steps", float(self.skipped_steps))
+        self.log("skipped_steps", float(self.skipped_steps), sync_dist=True, reduce_fx="max")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["skipped_steps"] = self.skipped_steps
@@ -116,30 +125,32 @@ class CtcTask(L.LightningModule):
         self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, log_probs, out_lengths = self._loss(batch, augment=False)
-        self.log("val_loss", loss, prog_bar=True, batch_size=batch.feats.shape[0])
+        losses, log_probs, out_lengths = self._loss(batch, augment=False)
         hyps = self.decoder.decode_batch(log_probs, out_lengths, 0.0)
-        for uid, ref, hyp in zip(batch.ids, batch.texts, hyps):
-            self._val.append((uid, ref, hyp.text))
-        if self.tokenizer.unit_metric == "per":
-            # The greedy hypothesis already carries its phones; the reference's come from its targets.
-            for i, hyp in enumerate(hyps):
-                ref_ids = batch.targets[i, : int(batch.target_lengths[i])].tolist()
-                self._val_units.append((self.tokenizer.unit_string(ref_ids), hyp.units))
+        phones = self.tokenizer.unit_metric == "per"
+        for i, (uid, ref, hyp) in enumerate(zip(batch.ids, batch.texts, hyps)):
+            # Phone models: the greedy hypothesis already carries its phones; the reference's come from its targets.
+            ref_units = (self.tokenizer.unit_string(batch.targets[i, : int(batch.target_lengths[i])].tolist())
+                         if phones else "")
+            self._val.append((uid, ref, hyp.text, float(losses[i]), ref_units, hyp.units if phones else ""))
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val:
-            return
-        ids, refs, hyps = zip(*self._val)
-        report = error_report(list(ids), list(refs), list(hyps), worst=0)
-        self.log("val_wer", report.wer, prog_bar=True)
-        if self._val_units:
-            refs_u, hyps_u = zip(*self._val_units)
-            self.log("val_per", jiwer.wer(list(refs_u), list(hyps_u)), prog_bar=True)
-            self._val_units.clear()
-        else:
-            self.log("val_cer", report.cer, prog_bar=True)
+        # Under DDP each rank scored its own part of the dev set: the scores are over all of it, gathered
+        # (utterances a rank repeated to even out the parts count once), and the same on every rank.
+        records = list({r[0]: r for r in gather_lists(self._val)}.values())
         self._val.clear()
+        if not records:
+            return
+        ids, refs, hyps, losses, refs_u, hyps_u = zip(*records)
+        report = error_report(list(ids), list(refs), list(hyps), worst=0)
+        scores = {"val_loss": sum(losses) / len(losses), "val_wer": report.wer}
+        if self.tokenizer.unit_metric == "per":
+            scores["val_per"] = jiwer.wer(list(refs_u), list(hyps_u))
+        else:
+            scores["val_cer"] = report.cer
+        for name, value in scores.items():
+            # Identical on every rank; sync_dist only tells Lightning so (a mean of equal values).
+            self.log(name, float(value), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
         cfg = self.config.optim
@@ -200,8 +211,20 @@ def set_threads(threads: int, flush_denormal: bool = True) -> None:
     torch.set_flush_denormal(flush_denormal)
 
 
-def train(config: TrainConfig, resume: bool = False) -> Path:
-    """Train a model as configured; returns the path of the best model file."""
+def _make_trainer(**kwargs) -> L.Trainer:
+    """Lightning's Trainer; settings it rejects (devices a machine lacks, a strategy it cannot run) are one line."""
+    try:
+        return L.Trainer(**kwargs)
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"trainer settings rejected by Lightning: {first}") from None
+
+
+def train(config: TrainConfig, resume: bool = False, callbacks: list[Callback] | None = None) -> Path:
+    """Train a model as configured; returns the path of the best model file.
+
+    ``callbacks``: Lightning callbacks to add to ours (every rank runs them under DDP)."""
+    extra_callbacks = list(callbacks or [])
     _single_lightning_console()
     # Fine-tuning (trainer.init): the model file is checked against the config before anything else, and
     # its architecture, features, units and normaliser replace the config's (asr/finetune.py).
@@ -220,7 +243,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         check_training_checkpoint(last)
         ckpt_path = str(last)
         # A run killed while saving leaves its temporary file behind (the checkpoint itself is intact).
-        for stale in ckpt_dir.glob(".*.ckpt.*.tmp"):
+        # Rank 0 alone tidies (the rank from the launcher's environment: no process group exists yet).
+        for stale in ckpt_dir.glob(".*.ckpt.*.tmp") if launcher_rank() == 0 else ():
             log.info("removing %s, left by an interrupted save", stale)
             stale.unlink(missing_ok=True)
     set_threads(config.trainer.threads, config.trainer.flush_denormal)
@@ -228,15 +252,6 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     data = prepare_data(config, cache_dir=exp_dir / "cache",
                         base_tokenizer=init.bundle.tokenizer if init is not None else None)
     metric = unit_metric_name(config.trainer.select_by, data.tokenizer)
-    with atomic_write(exp_dir / "config.json") as handle:
-        json.dump(to_dict(config), handle, indent=2)
-
-    model = CtcModel(config.model, config.features.n_mels, len(data.tokenizer))
-    model.cmvn.set_stats(*data.cmvn_stats())
-    if init is not None:
-        init_model(model, data, init)  # weights, output rows by symbol, CMVN, freezing; logs one line
-    total_steps = len(data.train_sampler) * config.trainer.max_epochs
-    task = CtcTask(model, data.tokenizer, config, total_steps)
     decoder = default_decoder(config, data.tokenizer)
 
     def bundle_for(task: CtcTask, **info) -> AsrBundle:
@@ -244,7 +259,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                          {**info, "skipped": data.skipped, "skipped_steps": task.skipped_steps,
                           "train_manifest": config.data.train})
 
-    callbacks: list[Callback] = [
+    callbacks = [
+        *extra_callbacks,
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=metric, mode="min"),
         # last.ckpt gets its own unmonitored saver: since Lightning 2.x, save_last=True on the monitored one
         # rewrites last.ckpt only when dev WER improves, so a run killed during a plateau would resume from
@@ -261,11 +277,14 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     if config.trainer.early_stop_patience > 0:
         callbacks.append(EarlyStopping(metric, mode="min",
                                        patience=config.trainer.early_stop_patience))
-    trainer = L.Trainer(
+    trainer = _make_trainer(
         default_root_dir=exp_dir,
         max_epochs=config.trainer.max_epochs,
         accelerator=config.trainer.accelerator,
         devices=config.trainer.devices,
+        strategy=config.trainer.strategy,
+        num_nodes=config.trainer.num_nodes,
+        accumulate_grad_batches=config.trainer.accumulate_grad_batches,
         precision=config.trainer.precision,
         gradient_clip_val=config.optim.grad_clip or None,
         log_every_n_steps=config.trainer.log_every_n_steps,
@@ -277,9 +296,25 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         logger=[CSVLogger(exp_dir, name="logs"), TensorBoardLogger(exp_dir, name="tensorboard", version="")],
         enable_progress_bar=progress_bar,
         use_distributed_sampler=False,
+        # A new train loader each epoch: the epoch's batches are packed afresh and their count varies, and
+        # Lightning reads a loader's length once (a longer epoch was cut short); see AsrDataModule.
+        reload_dataloaders_every_n_epochs=1,
         num_sanity_val_steps=0,
         enable_model_summary=False,
     )
+    if trainer.global_rank == 0:
+        with atomic_write(exp_dir / "config.json") as handle:
+            json.dump(to_dict(config), handle, indent=2)
+    else:
+        logging.getLogger("asr").setLevel(logging.WARNING)  # one copy of each progress line, rank 0's
+    # Under DDP every rank takes its own part of each epoch (the same number of batches on all of them).
+    data.set_replicas(trainer.world_size, trainer.global_rank)
+    model = CtcModel(config.model, config.features.n_mels, len(data.tokenizer))
+    model.cmvn.set_stats(*data.cmvn_stats())
+    if init is not None:
+        init_model(model, data, init)  # weights, output rows by symbol, CMVN, freezing; logs one line
+    steps_per_epoch = math.ceil(len(data.train_sampler) / config.trainer.accumulate_grad_batches)
+    task = CtcTask(model, data.tokenizer, config, steps_per_epoch * config.trainer.max_epochs)
     data.train_sampler.set_epoch(0)
     # weights_only: a checkpoint holding pickled code is refused, never run (it may come from anywhere).
     # Lightning before 2.5 lacks the argument; there check_training_checkpoint above has already vetted the file.

@@ -70,6 +70,7 @@ class AsrDataModule(L.LightningDataModule):
         self.train_durations: list[float] = []
         self.skipped: dict[str, int] = {}
         self._sampler: DurationBucketSampler | None = None
+        self.num_replicas, self.rank = 1, 0  # DDP: set from the trainer (set_replicas)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -136,18 +137,38 @@ class AsrDataModule(L.LightningDataModule):
             raise ConfigError(f"{name}: no usable utterances left after filtering ({self.skipped})")
         return FeatureDataset(ids, kept_feats, targets, texts), durations
 
+    def set_replicas(self, num_replicas: int, rank: int) -> None:
+        """Data-parallel training: this process is ``rank`` of ``num_replicas``; its loaders take its part."""
+        if (num_replicas, rank) != (self.num_replicas, self.rank):
+            self.num_replicas, self.rank = num_replicas, rank
+            self._sampler = None
+
+    def _replicas_from_trainer(self) -> None:
+        trainer = self.trainer
+        if trainer is not None:
+            self.set_replicas(trainer.world_size, trainer.global_rank)
+
     @property
     def train_sampler(self) -> DurationBucketSampler:
         if self._sampler is None:
             self._sampler = DurationBucketSampler(self.train_durations, self.config.max_batch_seconds,
-                                                  self.config.num_buckets, shuffle=True, seed=self.seed)
+                                                  self.config.num_buckets, shuffle=True, seed=self.seed,
+                                                  num_replicas=self.num_replicas, rank=self.rank)
         return self._sampler
 
     def train_dataloader(self) -> DataLoader:
+        # Called again each epoch (the trainer reloads it): Lightning sets the epoch on a loader's sampler,
+        # never on a batch sampler, and reads the loader's length once per load.
+        self._replicas_from_trainer()
+        if self.trainer is not None:
+            self.train_sampler.set_epoch(self.trainer.current_epoch)
         return DataLoader(self.train_set, batch_sampler=self.train_sampler, collate_fn=collate, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
+        # Under DDP each rank scores its own part of the dev set; the task gathers the hypotheses.
+        self._replicas_from_trainer()
         hop = self.feature_config.hop_ms / 1000
         durations = [f.shape[0] * hop for f in self.dev_set.feats]
-        sampler = DurationBucketSampler(durations, self.config.max_batch_seconds, 1, shuffle=False)
+        sampler = DurationBucketSampler(durations, self.config.max_batch_seconds, 1, shuffle=False,
+                                        num_replicas=self.num_replicas, rank=self.rank)
         return DataLoader(self.dev_set, batch_sampler=sampler, collate_fn=collate, num_workers=0)
