@@ -1,0 +1,261 @@
+"""asr serve: a real server in a subprocess on a free localhost port, answering real HTTP requests.
+
+The server's JSON must be byte for byte what ``asr transcribe --format json`` prints, its errors the CLI's
+lines, its limits 413s, its queue bounded, and no upload may outlive its request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import soundfile as sf
+from serve_support import demo_wavs, get_json, request, running_server, talkative_model, upload
+
+from asr.cli import main
+from asr.serve import ServeLimits, TranscriptionService
+from asr.serve.service import Busy
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("serve")
+    return SimpleNamespace(root=root, model=talkative_model(root / "model.pt"), wavs=demo_wavs(root / "demo"))
+
+
+@pytest.fixture(scope="module")
+def server(files):
+    with running_server(files.model, files.root / "server", "--slots", "2", "--max-waiting", "32") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def small_server(files):
+    with running_server(files.model, files.root / "small", "--max-upload-mb", "0.25",
+                        "--max-audio-seconds", "2.5") as srv:
+        yield srv
+
+
+def cli(capsys, monkeypatch, folder: Path, *args) -> tuple[int, str, str]:
+    """``asr ARGS`` run from ``folder``, so files are named as the server names uploads (no folders)."""
+    monkeypatch.chdir(folder)
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_upload_returns_the_json_asr_transcribe_prints(files, server, capsys, monkeypatch):
+    for wav in files.wavs:
+        code, expected, _ = cli(capsys, monkeypatch, wav.parent, "transcribe", files.model, wav.name,
+                                "--format", "json")
+        assert code == 0
+        status, headers, body = upload(server.url, wav.name, wav.read_bytes())
+        assert status == 200 and headers["content-type"] == "application/json"
+        assert body.decode() == expected
+        # the raw body (curl --data-binary) gives the same, named by ?name=
+        status, _, raw = request(f"{server.url}v1/transcribe?name={wav.name}", wav.read_bytes())
+        assert status == 200 and raw == body
+    entry = json.loads(body)
+    assert len(entry["words"]) >= 2 and entry["file"] == files.wavs[-1].name
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt", "txt", "tsv"])
+def test_format_parameter_gives_the_cli_formats(files, server, capsys, monkeypatch, fmt):
+    wav = files.wavs[0]
+    code, expected, _ = cli(capsys, monkeypatch, wav.parent, "transcribe", files.model, wav.name, "--format", fmt)
+    assert code == 0
+    status, headers, body = upload(server.url, wav.name, wav.read_bytes(), f"?format={fmt}")
+    assert status == 200 and body.decode() == expected
+    assert headers["content-type"].startswith({"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain",
+                                               "tsv": "text/tab-separated-values"}[fmt])
+
+
+def test_include_adds_the_subtitles_the_page_downloads(files, server):
+    wav = files.wavs[2]
+    status, _, body = upload(server.url, wav.name, wav.read_bytes(), "?include=srt,vtt")
+    entry = json.loads(body)
+    for fmt in ("srt", "vtt"):
+        assert entry["subtitles"][fmt] == upload(server.url, wav.name, wav.read_bytes(), f"?format={fmt}")[2].decode()
+    assert entry["subtitles"]["vtt"].startswith("WEBVTT") and " --> " in entry["subtitles"]["srt"]
+
+
+def test_bad_requests_get_400_with_the_cli_message(files, server, capsys, monkeypatch, tmp_path):
+    good = files.wavs[0].read_bytes()
+    cases = {"noise.wav": b"this is not audio at all\n" * 40, "cut.wav": good[: len(good) // 2],
+             "empty.flac": b"fLaC"}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        code, _, err = cli(capsys, monkeypatch, tmp_path, "transcribe", files.model, name)
+        assert code == 2 and err.startswith(f"asr: error: {name}: ")
+        status, headers, body = upload(server.url, name, content)
+        assert status == 400 and headers["content-type"] == "application/json"
+        assert json.loads(body) == {"error": err.strip().removeprefix("asr: error: "), "status": 400}
+    assert json.loads(request(server.url + "v1/transcribe", b"")[2])["error"] == "<upload>: the request holds no audio"
+    status, _, body = request(server.url + "v1/transcribe?format=docx", good)
+    assert status == 400 and "unknown transcript format 'docx'" in json.loads(body)["error"]
+    body, headers = b"--x\r\nContent-Disposition: form-data; name=\"audio\"\r\n\r\nabc\r\n--x--\r\n", {
+        "Content-Type": "multipart/form-data; boundary=x"}
+    status, _, answer = request(server.url + "v1/transcribe", body, headers)
+    assert status == 400 and "without a 'file' part" in json.loads(answer)["error"]
+
+
+def test_a_path_from_the_client_is_never_opened(files, server):
+    """The file name of an upload is a label: naming a real audio file on the server reads nothing from it."""
+    real = files.wavs[0]
+    status, _, body = upload(server.url, str(real), b"RIFF....not a wave file")
+    error = json.loads(body)["error"]
+    assert status == 400 and error.startswith(f"{real.name}: ") and str(real.parent) not in error
+    status, _, body = request(f"{server.url}v1/transcribe?name=../../{real}", real.read_bytes())
+    assert status == 200 and json.loads(body)["file"] == real.name
+
+
+def _raw_http(url: str, head: str, body_chunks: list[bytes] = ()) -> tuple[int, dict]:
+    """Send a hand-made request (to send headers that promise more than is sent); the status and JSON."""
+    parsed = urlparse(url)
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except OSError:  # the server answered and closed before taking the rest: that is the point
+            pass
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _content_length(answer):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    status = int(answer.split(b" ", 2)[1])
+    return status, json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+def _content_length(answer: bytes) -> int:
+    match = re.search(rb"content-length: (\d+)", answer, re.I)
+    return int(match.group(1)) if match else 1 << 30
+
+
+def test_oversize_requests_get_413_with_a_clear_json_error(files, small_server):
+    url = small_server.url
+    limit = int(0.25 * 2**20)
+    # a declared size past the limit is refused before any of the body is sent
+    status, answer = _raw_http(url, f"POST /v1/transcribe HTTP/1.1\r\nHost: x\r\nContent-Length: {50 * 2**20}\r\n"
+                                    "Content-Type: audio/wav\r\n\r\n")
+    assert status == 413 and answer["error"] == (f"request body of {50 * 2**20} bytes; this server takes at most "
+                                                 f"{limit} bytes (0.2 MiB) per request")
+    # a chunked body (no declared size) is counted while it arrives
+    chunks = [b"%x\r\n%s\r\n" % (65536, b"\0" * 65536)] * 6 + [b"0\r\n\r\n"]
+    status, answer = _raw_http(url, "POST /v1/transcribe HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                               chunks)
+    assert status == 413 and answer["error"].startswith("request body too large; this server takes at most")
+    # a multipart upload over the limit
+    status, _, body = upload(url, "big.wav", b"\0" * (limit + 1))
+    assert status == 413 and "at most 262144 bytes" in json.loads(body)["error"]
+    # audio over the duration limit, in a small file (8 kHz, 3 s: 48 kB)
+    long_wav = files.root / "three_seconds.wav"
+    sf.write(long_wav, np.zeros(24000, dtype=np.float32), 8000, subtype="PCM_16")
+    status, _, body = upload(url, long_wav.name, long_wav.read_bytes())
+    assert status == 413
+    assert json.loads(body)["error"] == "three_seconds.wav: 3.0 s of audio; this server takes at most 2.5 s per request"
+    # the server is still there and answers within the limits
+    assert upload(url, files.wavs[1].name, files.wavs[1].read_bytes())[0] == 200
+    assert list(small_server.tmpdir.iterdir()) == []
+
+
+def test_twenty_concurrent_requests_are_all_answered_in_bounded_memory(files, server):
+    expected = {w.name: upload(server.url, w.name, w.read_bytes())[2] for w in files.wavs}
+    served_before = get_json(server.url + "v1/health")[1]["served"]
+
+    def one(i: int) -> tuple[str, int, bytes]:
+        wav = files.wavs[i % len(files.wavs)]
+        status, _, body = upload(server.url, wav.name, wav.read_bytes())
+        return wav.name, status, body
+
+    rss = []
+    for _ in range(2):
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(one, range(20)))
+        # all answered, none lost, none mixed up with another request's audio
+        assert [status for _, status, _ in answers] == [200] * 20
+        assert all(body == expected[name] for name, _, body in answers)
+        rss.append(server.rss_kib())
+    health = get_json(server.url + "v1/health")[1]
+    assert health["served"] == served_before + 40 and health["waiting"] == 0 and health["decoding"] == 0
+    # a second round of 20 does not grow the process: nothing is kept per request
+    assert rss[1] - rss[0] < 40 * 1024, rss
+    assert list(server.tmpdir.iterdir()) == []  # every upload's temporary file is gone
+
+
+def test_a_full_queue_refuses_with_busy_while_slots_and_waiting_are_taken(files):
+    service = TranscriptionService(files.model, ServeLimits(slots=1, max_waiting=1))
+    release = threading.Event()
+    decode = service._decode
+    service._decode = lambda *args: (release.wait(30), decode(*args))[1]
+    wav = files.wavs[0]
+
+    async def scenario():
+        first = asyncio.create_task(service.transcribe(wav, wav.name))
+        second = asyncio.create_task(service.transcribe(wav, wav.name))
+        while service.waiting < 1 or service.decoding < 1:
+            await asyncio.sleep(0.01)
+        with pytest.raises(Busy, match="1 decodes running and 1 requests waiting"):
+            await service.transcribe(wav, wav.name)
+        release.set()
+        return await first, await second
+
+    first, second = asyncio.run(scenario())
+    assert first.text == second.text and first.words
+    assert (service.decoding, service.waiting, service.served) == (0, 0, 2)
+    service.close()
+
+
+def test_health_and_model_describe_the_server_without_paths(files, server):
+    status, health = get_json(server.url + "v1/health")
+    assert status == 200 and health["status"] == "ok" and health["slots"] == 2
+    status, _, body = request(server.url + "v1/model")
+    info = json.loads(body)
+    assert status == 200 and info["model"] == "model.pt" and info["units"] == "char"
+    assert info["sample_rate"] == 16000 and info["symbols"] == ["<blank>", "|", "a", "b", "o"]
+    assert info["decoder"]["kind"] == "greedy" and info["decoder"]["unk_score"] is None  # -inf is not JSON
+    assert info["training"] == {"epoch": 0} and info["architecture"]["hidden_size"] == 8
+    assert info["limits"]["slots"] == 2 and info["limits"]["max_audio_seconds"] == 300
+    assert str(files.root) not in body.decode()
+
+
+def test_the_page_is_three_files_from_the_package_and_nothing_from_elsewhere(server):
+    status, headers, html = request(server.url)
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert re.findall(r'(?:src|href)="([^"]+)"', html.decode()) == ["/static/style.css", "/static/app.js"]
+    for name in ("app.js", "style.css"):
+        status, _, text = request(f"{server.url}static/{name}")
+        assert status == 200 and not re.search(rb"https?://|@import|url\(", text)
+    for path in ("static/../serve/app.py", "static/service.py", "static/%2e%2e/app.py", "docs"):
+        status, _, body = request(server.url + path)
+        assert status == 404 and json.loads(body)["error"] == "Not Found"
+
+
+def test_binds_to_localhost_and_a_taken_port_is_one_line(files, server):
+    assert server.url.startswith("http://127.0.0.1:")
+    port = urlparse(server.url).port
+    result = subprocess.run([sys.executable, "-m", "asr.cli", "serve", str(files.model), "--port", str(port)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == f"asr: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_a_missing_model_is_one_line(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "none.pt")]) == 2
+    assert capsys.readouterr().err == f"asr: error: {tmp_path / 'none.pt'}: model file not found\n"
+
