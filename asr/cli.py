@@ -111,47 +111,9 @@ def _cmd_test(args: argparse.Namespace) -> None:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> None:
-    from asr.formats import EXTENSIONS, CueOptions, format_name, render
-    from asr.inputs import expand_inputs
-    from asr.io_utils import atomic_write
-    from asr.transcribe import Transcriber
+    from asr.cli_transcribe import cmd_transcribe
 
-    fmt = format_name(args.format)
-    try:
-        cues = CueOptions(max_chars=args.max_line_chars, max_lines=args.max_lines, min_gap=args.cue_gap,
-                          max_duration=args.max_cue_seconds)
-    except ValueError as exc:
-        raise AsrError(f"asr transcribe: {exc}") from None
-    out_dir = Path(args.output_dir) if args.output_dir else None
-    # The model first: a bad model file is the error to report even when the inputs are wrong too.
-    transcriber = Transcriber(args.model, decoder_overrides=_decoder_overrides(args), segmenter=args.segmenter)
-    with expand_inputs(args.audio) as inputs:
-        if out_dir is None and fmt in ("srt", "vtt", "tsv") and len(inputs) > 1:
-            raise AsrError(f"--format {fmt} with {len(inputs)} input files: give --output-dir DIR (one file each)")
-        todo = []
-        for item in inputs:
-            target = out_dir / item.output.with_name(item.output.name + EXTENSIONS[fmt]) if out_dir else None
-            if target is not None and target.exists() and not args.overwrite:
-                print(f"skipped {item.name}: {target} exists (--overwrite replaces it)", file=sys.stderr)
-                continue
-            todo.append((item, target))
-        for item, target in todo:
-            # One file at a time, so a bad file is reported by name and earlier results are already out.
-            try:
-                (hyp,) = transcriber.transcribe([item.path])
-            except AsrError as exc:
-                if item.name == str(item.path):
-                    raise
-                raise type(exc)(str(exc).replace(str(item.path), item.name)) from None  # <stdin>, not a temp file
-            if target is not None:
-                with atomic_write(target) as handle:
-                    handle.write(render(hyp, fmt, cues, source=item.name, indent=2))
-                print(f"wrote {target}", file=sys.stderr)
-            elif fmt == "txt":
-                print(f"{item.name}\t{hyp.text}" if len(inputs) > 1 else hyp.text)
-            else:
-                sys.stdout.write(render(hyp, fmt, cues, source=item.name))
-                sys.stdout.flush()
+    cmd_transcribe(args, _decoder_overrides(args))
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
@@ -281,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "+ format extension; folders' layout mirrored) instead of printing")
             p.add_argument("--overwrite", action="store_true", help="replace existing files in --output-dir "
                            "(default: keep them and skip their inputs)")
+            p.add_argument("--plot", metavar="DIR", help="also draw one PNG per input here: spectrogram, words at "
+                           "their times, confidences (names as for --output-dir)")
             p.add_argument("--segmenter", choices=("vad", "quiet"), default="vad",
                            help="how recordings over a minute are cut: vad (default): the speech regions Silero "
                            "VAD finds, silence and noise between them skipped; quiet: 30 s segments ending at "

@@ -16,6 +16,7 @@ import torch
 from asr.audio import audio_info, stream_audio
 from asr.data.dataset import extract_features
 from asr.data.manifest import Utterance
+from asr.segments import quiet_segments
 
 GROUP_SECONDS = 600.0  # audio featurised at once for short utterances
 
@@ -27,25 +28,12 @@ def is_long(utt: Utterance, long_seconds: float) -> bool:
 
 def long_emissions(transcriber, path: str) -> torch.Tensor:
     """CTC log-probs of a recording of any length, segment by segment, concatenated in time."""
-    from asr.transcribe import quiet_cut
-
     rate = transcriber.sample_rate
-    segment = int(transcriber.segment_seconds * rate)
+    blocks = stream_audio(path, rate, chunk_seconds=min(10.0, transcriber.segment_seconds))
     parts: list[torch.Tensor] = []
-    buffer = torch.zeros(0)
-
-    def run(samples: torch.Tensor) -> None:
-        with torch.no_grad():
+    with torch.no_grad():
+        for samples, _ in quiet_segments(blocks, rate, transcriber.segment_seconds):
             parts.extend(transcriber.emissions([transcriber.logmel(samples)]))
-
-    for block in stream_audio(path, rate, chunk_seconds=min(10.0, transcriber.segment_seconds)):
-        buffer = torch.cat([buffer, block])
-        while buffer.numel() >= segment:
-            cut = quiet_cut(buffer, segment, rate)
-            run(buffer[:cut])
-            buffer = buffer[cut:]
-    if buffer.numel():
-        run(buffer)
     return torch.cat(parts)
 
 

@@ -1,26 +1,50 @@
-"""The Python API for inference: ``Transcriber(model_path).transcribe([...paths])``."""
+"""The Python API for inference: ``Transcriber(model_path).transcribe(["a.wav", samples, ...], sample_rate=...)``.
+
+Inputs are audio files (any format and rate :mod:`asr.audio` reads) or samples in memory (1-D numpy arrays
+or tensors, with ``sample_rate``, or ``(samples, rate)`` pairs). Each becomes one or more segments
+(:mod:`asr.segments`); segments of consecutive inputs are gathered until ``max_batch_seconds`` of audio,
+run through the model in padded batches of similar length, and decoded; hypotheses come out in input order.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from asr.audio import audio_info, load_audio, stream_audio
+from asr.audio import audio_info, load_audio, resample, stream_audio
 from asr.checkpoint import AsrBundle, load_bundle
 from asr.decode import DecoderConfig, Hypothesis, Word, build_decoder
-from asr.errors import ConfigError
+from asr.errors import AsrError, ConfigError
 from asr.features import LogMel
-from asr.vad import VadConfig, speech_segments
+from asr.segments import Segment, blocks_of, quiet_cut, quiet_segments, region_segments, samples_from_array
+from asr.vad import VAD_RATE, VadConfig, speech_segments, speech_segments_of_samples
 
 SEGMENTERS = ("quiet", "vad")
 
+__all__ = ["SEGMENTERS", "Transcriber", "input_name", "quiet_cut"]
+
+
+def input_name(item, index: int) -> str:
+    """How errors name an input: its path, or ``<array N>`` for samples in memory."""
+    return str(item) if isinstance(item, (str, os.PathLike)) else f"<array {index}>"
+
+
+def _is_single(inputs) -> bool:
+    if isinstance(inputs, (str, os.PathLike, torch.Tensor)):
+        return True
+    if isinstance(inputs, np.ndarray):
+        return inputs.ndim == 1 or inputs.dtype != object
+    return isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[1], (int, np.integer)) \
+        and not isinstance(inputs[0], (str, os.PathLike))
+
 
 class Transcriber:
-    """Loads a model file once; transcribes files or precomputed features in duration-bounded batches."""
+    """Loads a model file once; transcribes files or samples in memory, several segments per model batch."""
 
     def __init__(
         self,
@@ -35,7 +59,8 @@ class Transcriber:
     ):
         """``decoder`` replaces the model's stored decoder settings; ``decoder_overrides`` changes some of them.
 
-        ``segmenter`` cuts recordings longer than ``long_audio_seconds``: ``vad`` into the speech regions
+        ``max_batch_seconds``: audio gathered (and padded frames per model batch) before the model runs.
+        ``segmenter`` cuts inputs longer than ``long_audio_seconds``: ``vad`` into the speech regions
         Silero VAD finds (``vad`` settings; at most ``segment_seconds`` each), so silence and noise between
         them are not decoded at all; ``quiet`` into segments of ``segment_seconds`` ending at the quietest
         point near each boundary, every sample decoded. ``vad`` had the lower WER on long recordings made of
@@ -48,9 +73,10 @@ class Transcriber:
         self.logmel = LogMel(self.bundle.features).eval()
         self.decoder_config = dataclasses.replace(decoder or self.bundle.decoder, **(decoder_overrides or {}))
         self.decoder = build_decoder(self.decoder_config, self.bundle.tokenizer, self.bundle.normalizer)
+        self.max_batch_seconds = max_batch_seconds
         self.max_batch_frames = int(max_batch_seconds * self.bundle.features.frame_rate)
-        # Files longer than this are read as a stream and cut into segments at quiet points, so memory
-        # stays flat however long the recording is.
+        # Files longer than this are read as a stream and cut into segments, so memory stays flat however
+        # long the recording is.
         self.long_audio_seconds = long_audio_seconds
         self.segment_seconds = segment_seconds
         self.segmenter = segmenter
@@ -90,78 +116,106 @@ class Transcriber:
         shift = self.bundle.frame_shift
         return [self.decoder.decode(e, shift) for e in self.emissions(feats)]
 
-    def transcribe(self, paths: Sequence[str | os.PathLike]) -> list[Hypothesis]:
-        results: list[Hypothesis | None] = [None] * len(paths)
-        short = []
-        for i, path in enumerate(paths):
-            if audio_info(path)[2] > self.long_audio_seconds:
-                results[i] = self.transcribe_long(path)
-            else:
-                short.append(i)
-        for i, hyp in zip(short, self.transcribe_features([self.features(Path(paths[i])) for i in short])):
-            results[i] = hyp
-        return results  # type: ignore[return-value]
+    def transcribe(self, inputs, sample_rate: int | None = None) -> list[Hypothesis]:
+        """Hypotheses (text, words with start/end times in seconds and confidences, n-best) in input order.
+
+        ``inputs``: a list of paths, 1-D sample arrays/tensors and ``(samples, rate)`` pairs, or one of them
+        (still answered with a list of one). ``sample_rate`` is the rate of arrays given without their own.
+        """
+        return list(self.transcribe_iter([inputs] if _is_single(inputs) else inputs, sample_rate))
+
+    def transcribe_iter(self, inputs: Iterable, sample_rate: int | None = None) -> Iterator[Hypothesis]:
+        """Like :meth:`transcribe`, one hypothesis at a time, in input order, as soon as its batch is decoded.
+
+        An input that cannot be read raises :class:`~asr.errors.AsrError` naming it, after the hypotheses
+        of the inputs before it have been yielded.
+        """
+        pending: list[tuple[int, torch.Tensor, float]] = []  # (input, samples, start) not yet decoded
+        parts: dict[int, list[tuple[Hypothesis, float]]] = {}
+        next_out, seconds, finished = 0, 0.0, -1
+
+        def flush() -> None:
+            nonlocal seconds
+            hyps = self.transcribe_features([self.logmel(samples) for _, samples, _ in pending])
+            for (i, _, start), hyp in zip(pending, hyps):
+                parts.setdefault(i, []).append((hyp, start))
+            pending.clear()
+            seconds = 0.0
+
+        def ready() -> Iterator[Hypothesis]:
+            nonlocal next_out
+            while next_out <= finished:
+                yield _join(parts.pop(next_out, []))
+                next_out += 1
+
+        with torch.no_grad():
+            for i, item in enumerate(inputs):
+                try:
+                    for samples, start in self._segments(item, i, sample_rate):
+                        pending.append((i, samples, start))
+                        seconds += samples.numel() / self.sample_rate
+                        if seconds >= self.max_batch_seconds:
+                            flush()
+                            yield from ready()
+                except AsrError:
+                    del pending[next((k for k, p in enumerate(pending) if p[0] == i), len(pending)):]
+                    flush()
+                    yield from ready()
+                    raise
+                finished = i
+            flush()
+            yield from ready()
+
+    def _segments(self, item, index: int, sample_rate: int | None) -> Iterator[Segment]:
+        rate = self.sample_rate
+        if isinstance(item, (str, os.PathLike)):
+            if audio_info(item)[2] <= self.long_audio_seconds:
+                yield load_audio(item, rate), 0.0
+                return
+            blocks = stream_audio(item, rate, chunk_seconds=min(10.0, self.segment_seconds))
+            regions = speech_segments(item, self.segment_seconds, self.vad) if self.segmenter == "vad" else None
+        else:
+            array, own_rate = item if isinstance(item, tuple) else (item, sample_rate)
+            samples, own_rate = samples_from_array(array, own_rate, input_name(item, index))
+            samples = resample(samples, own_rate, rate)
+            if samples.numel() <= self.long_audio_seconds * rate:
+                yield samples, 0.0
+                return
+            blocks = blocks_of(samples, rate)
+            regions = None
+            if self.segmenter == "vad":
+                at_16k = resample(samples, rate, VAD_RATE) if rate != VAD_RATE else samples
+                regions = speech_segments_of_samples(at_16k, self.segment_seconds, self.vad)
+        if regions is None:
+            yield from quiet_segments(blocks, rate, self.segment_seconds)
+        else:
+            yield from region_segments(blocks, rate, regions)
 
     def transcribe_long(self, path: str | os.PathLike) -> Hypothesis:
         """Decode a recording of any length segment by segment; word times are relative to the file's start."""
-        if self.segmenter == "vad":
-            return self._transcribe_regions(path, speech_segments(path, self.segment_seconds, self.vad))
-        rate = self.sample_rate
-        segment = int(self.segment_seconds * rate)
-        words: list[Word] = []
-        buffer = torch.zeros(0)
-        offset = 0  # samples of the file before `buffer`
-        for block in stream_audio(path, rate, chunk_seconds=min(10.0, self.segment_seconds)):
-            buffer = torch.cat([buffer, block])
-            while buffer.numel() >= segment:
-                cut = quiet_cut(buffer, segment, rate)
-                words.extend(self._decode_segment(buffer[:cut], offset / rate))
-                buffer, offset = buffer[cut:], offset + cut
-        if buffer.numel():
-            words.extend(self._decode_segment(buffer, offset / rate))
-        return Hypothesis(text=" ".join(w.word for w in words), words=words)
+        (hyp,) = self.transcribe_iter([path])
+        return hyp
 
-    def _transcribe_regions(self, path: str | os.PathLike, regions: Sequence[tuple[float, float]]) -> Hypothesis:
-        """Decode only the ``(start, end)`` regions (seconds, in order) of a file read as a stream."""
+    def load_for_plot(self, item, sample_rate: int | None = None, max_seconds: float = 600.0) -> torch.Tensor:
+        """The log-mel features the model sees of an input's first ``max_seconds`` (for :mod:`asr.plots`)."""
         rate = self.sample_rate
-        bounds = [(int(round(a * rate)), int(round(b * rate))) for a, b in regions]
-        words: list[Word] = []
-        buffer = torch.zeros(0)
-        offset = 0  # samples of the file before `buffer`
-        k = 0
-        for block in stream_audio(path, rate, chunk_seconds=min(10.0, self.segment_seconds)):
-            if k == len(bounds):
-                break
-            buffer = torch.cat([buffer, block])
-            while k < len(bounds) and bounds[k][1] <= offset + buffer.numel():
-                start, end = bounds[k]
-                words.extend(self._decode_segment(buffer[start - offset : end - offset], start / rate))
-                k += 1
-            # Keep only what the next region needs.
-            keep_from = min(bounds[k][0], offset + buffer.numel()) if k < len(bounds) else offset + buffer.numel()
-            buffer, offset = buffer[keep_from - offset :], keep_from
-        for start, end in bounds[k:]:  # regions reaching the end of the stream (rounding)
-            segment = buffer[max(0, start - offset) : end - offset]
-            if segment.numel():
-                words.extend(self._decode_segment(segment, max(start, offset) / rate))
-        return Hypothesis(text=" ".join(w.word for w in words), words=words)
-
-    def _decode_segment(self, samples: torch.Tensor, start: float) -> list[Word]:
+        if isinstance(item, (str, os.PathLike)):
+            samples = load_audio(Path(item), rate, duration=min(max_seconds, audio_info(item)[2]))
+        else:
+            array, own_rate = item if isinstance(item, tuple) else (item, sample_rate)
+            samples, own_rate = samples_from_array(array, own_rate, "<array>")
+            samples = resample(samples, own_rate, rate)[: int(max_seconds * rate)]
         with torch.no_grad():
-            (hyp,) = self.transcribe_features([self.logmel(samples)])
-        return [Word(w.word, round(w.start + start, 3), round(w.end + start, 3), w.confidence) for w in hyp.words]
+            return self.logmel(samples)
 
 
-def quiet_cut(samples: torch.Tensor, segment: int, rate: int, search_seconds: float = 5.0) -> int:
-    """Where to end a segment of at most ``segment`` samples: the quietest 20 ms in its last seconds.
-
-    Cutting in a pause keeps words whole; a bidirectional model cannot carry its state across the cut.
-    """
-    frame = max(1, rate // 50)
-    low = max(frame, segment - int(search_seconds * rate))
-    window = samples[low:segment]
-    usable = (window.numel() // frame) * frame
-    if usable == 0:
-        return segment
-    energy = window[:usable].reshape(-1, frame).pow(2).mean(dim=1)
-    return low + int(energy.argmin()) * frame + frame // 2
+def _join(parts: list[tuple[Hypothesis, float]]) -> Hypothesis:
+    """One input's hypothesis from its segments' (word times moved by each segment's start)."""
+    if len(parts) == 1 and parts[0][1] == 0.0:
+        return parts[0][0]  # a short input: the decoder's hypothesis, n-best included
+    words = [Word(w.word, round(w.start + start, 3), round(w.end + start, 3), w.confidence)
+             for hyp, start in parts for w in hyp.words]
+    text = " ".join(hyp.text for hyp, _ in parts if hyp.text)
+    score = sum(hyp.score for hyp, _ in parts)
+    units = " ".join(hyp.units for hyp, _ in parts if hyp.units)
+    return Hypothesis(text=text, words=words, score=score, units=units)

@@ -11,7 +11,7 @@ import contextlib
 import os
 import warnings
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +72,11 @@ def load_vad_model():
 
 def speech_probabilities(path: str | os.PathLike) -> tuple[array, int]:
     """One speech probability per 32 ms window of ``path``, and the file's length in samples at 16 kHz."""
+    return probabilities_of_blocks(stream_audio(path, VAD_RATE, chunk_seconds=10.0))
+
+
+def probabilities_of_blocks(blocks: Iterable[torch.Tensor]) -> tuple[array, int]:
+    """Speech probabilities of consecutive blocks of 16 kHz samples (a stream, or samples in memory)."""
     model = load_vad_model()
     model.reset_states()
     probs = array("f")  # 4 bytes a window: 0.9 MB for 2 hours
@@ -80,7 +85,7 @@ def speech_probabilities(path: str | os.PathLike) -> tuple[array, int]:
     # The model is a small recurrent net called once per window: one thread is several times faster than
     # two here (thread start-up dominates), and leaves the other core to whatever else runs.
     with _threads(1), torch.no_grad():
-        for block in stream_audio(path, VAD_RATE, chunk_seconds=10.0):
+        for block in blocks:
             total += block.numel()
             carry = torch.cat([carry, block])
             usable = carry.numel() // WINDOW * WINDOW
@@ -109,4 +114,12 @@ def speech_segments(path: str | os.PathLike, max_seconds: float = 30.0,
                     config: VadConfig | None = None) -> list[tuple[float, float]]:
     """The speech regions of ``path`` in seconds, in order, non-overlapping, each at most ``max_seconds``."""
     probs, total = speech_probabilities(path)
+    return regions_from_probabilities(probs, total, max_seconds, config)
+
+
+def speech_segments_of_samples(samples: torch.Tensor, max_seconds: float = 30.0,
+                               config: VadConfig | None = None) -> list[tuple[float, float]]:
+    """:func:`speech_segments` of 16 kHz samples held in memory."""
+    blocks = (samples[i : i + 10 * VAD_RATE] for i in range(0, samples.numel(), 10 * VAD_RATE))
+    probs, total = probabilities_of_blocks(blocks)
     return regions_from_probabilities(probs, total, max_seconds, config)

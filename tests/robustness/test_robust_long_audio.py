@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from asr.transcribe import quiet_cut
+from asr.segments import quiet_cut
 
 _TRANSCRIBE_2H = textwrap.dedent("""
     import resource, sys
@@ -22,11 +22,11 @@ _TRANSCRIBE_2H = textwrap.dedent("""
 
     transcriber = Transcriber(sys.argv[1], segmenter="quiet")  # every sample decoded (vad: test_robust_long_audio_vad)
     decoded = []
-    inner = transcriber._decode_segment
-    def counting(samples, start):
-        decoded.append((start, samples.numel()))
-        return inner(samples, start)
-    transcriber._decode_segment = counting
+    inner = transcriber.logmel
+    def counting(samples):  # every segment's samples become features once
+        decoded.append((0, samples.numel()))
+        return inner(samples)
+    transcriber.logmel = counting
     transcriber.transcribe([sys.argv[3]])  # a minute-long warm-up: one-time costs are not the file's
     decoded.clear()
     before = peak()

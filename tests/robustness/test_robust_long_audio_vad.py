@@ -29,11 +29,12 @@ _TRANSCRIBE = textwrap.dedent("""
     asr.transcribe.speech_segments = recording
     transcriber = Transcriber(sys.argv[1])  # segmenter="vad" by default
     decoded = []
-    inner = transcriber._decode_segment
-    def counting(samples, start):
-        decoded.append((start, samples.numel()))
-        return inner(samples, start)
-    transcriber._decode_segment = counting
+    inner = asr.transcribe.region_segments
+    def counting(blocks, rate, regions):  # the segments the model is given, and where they start
+        for samples, start in inner(blocks, rate, regions):
+            decoded.append((start, samples.numel()))
+            yield samples, start
+    asr.transcribe.region_segments = counting
     transcriber.transcribe([sys.argv[3]])  # warm-up: loading the VAD model is not the file's cost
     decoded.clear()
     before = peak()

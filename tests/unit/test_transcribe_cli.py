@@ -53,6 +53,7 @@ def fixed_hyp(monkeypatch):
     """No model is loaded and every file transcribes to HYP, so the printed formats can be checked exactly."""
     monkeypatch.setattr(Transcriber, "__init__", lambda self, *args, **kwargs: None)
     monkeypatch.setattr(Transcriber, "transcribe", lambda self, paths: [HYP for _ in paths])
+    monkeypatch.setattr(Transcriber, "transcribe_iter", lambda self, paths: iter([HYP for _ in paths]))
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
@@ -160,3 +161,41 @@ def test_read_only_output_dir_is_one_line(fixed_hyp, audio_tree, tmp_path, capsy
     finally:
         out_dir.chmod(0o700)
     assert code == 2 and err.startswith(f"asr: error: {out_dir / 'a.txt'}: cannot write")
+
+
+def test_plot_draws_one_png_per_input_with_each_word_and_confidence(fixed_hyp, audio_tree, tmp_path, capsys,
+                                                                     monkeypatch):
+    import matplotlib.image
+
+    from asr import plots
+
+    drawn = {}
+    real = plots.transcript_figure
+
+    def spy(features, frame_shift, hyp, title="", shown_seconds=None):
+        fig = real(features, frame_shift, hyp, title, shown_seconds)
+        drawn[title] = [t.get_text() for ax in fig.axes for t in ax.texts]
+        return fig
+
+    monkeypatch.setattr(plots, "transcript_figure", spy)
+    monkeypatch.setattr(Transcriber, "load_for_plot", lambda self, path: torch.zeros(80, 20))  # 0.8 s of frames
+    monkeypatch.setattr(Transcriber, "bundle", type("B", (), {"features": FeatureConfig(sample_rate=RATE)})(),
+                        raising=False)
+    code, _, err = run(capsys, "model.pt", audio_tree, "--plot", tmp_path / "plots", "-o", tmp_path / "out")
+    assert code == 0, err
+    pngs = sorted(str(p.relative_to(tmp_path / "plots")) for p in (tmp_path / "plots").rglob("*.png"))
+    assert pngs == ["a.png", "x/b.png", "y/b.png"]  # named like the transcripts
+    image = matplotlib.image.imread(tmp_path / "plots" / "a.png")
+    assert image.shape[0] > 300 and image.shape[1] > 600
+    # words inside the 0.8 s shown: on the spectrogram, and with their confidence in the lower panel
+    assert drawn[str(audio_tree / "a.wav")] == ["one", "two", "one\n0.90", "two\n0.80"]
+
+
+def test_progress_bar_on_a_terminal_quiet_lines_otherwise(fixed_hyp, audio_tree, tmp_path, capsys, monkeypatch):
+    code, _, err = run(capsys, "model.pt", audio_tree, "-o", tmp_path / "quiet")
+    assert code == 0 and err.splitlines() == [f"wrote {tmp_path / 'quiet' / n}" for n in ("a.txt", "x/b.txt",
+                                                                                          "y/b.txt")]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    code, _, err = run(capsys, "model.pt", audio_tree, "-o", tmp_path / "tty")
+    assert code == 0 and "| 0/3 [" in err and "file/s" in err and err.count("wrote ") == 3
+    assert err.splitlines()[-1].startswith("transcribed 3 files in 00:0")

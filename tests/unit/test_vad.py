@@ -9,7 +9,7 @@ import torch
 
 from asr.audio import load_audio
 from asr.checkpoint import AsrBundle, save_bundle
-from asr.decode import DecoderConfig, Word
+from asr.decode import DecoderConfig, Hypothesis, Word
 from asr.features import FeatureConfig
 from asr.model import CtcModel, ModelConfig
 from asr.text import CharTokenizer, TextNormalizer
@@ -95,22 +95,28 @@ def test_long_files_decode_exactly_the_vad_regions(tiny_model, tmp_path, monkeyp
     transcriber = Transcriber(tiny_model, long_audio_seconds=5.0, segment_seconds=1.0, segmenter="vad")
     seen = []
 
-    def decode(samples, start):
-        seen.append((samples.clone(), start))
-        return [Word(f"w{len(seen)}", start + 0.1, start + 0.2, 1.0)]
+    def features(samples):  # what the model would be given: the samples of each segment
+        seen.append(samples.clone())
+        return samples
 
-    monkeypatch.setattr(transcriber, "_decode_segment", decode)
+    def decode(feats):
+        return [Hypothesis(f"w{len(seen) - len(feats) + k + 1}",
+                           [Word(f"w{len(seen) - len(feats) + k + 1}", 0.1, 0.2, 1.0)]) for k in range(len(feats))]
+
+    monkeypatch.setattr(transcriber, "logmel", features)
+    monkeypatch.setattr(transcriber, "transcribe_features", decode)
     (hyp,) = transcriber.transcribe([path])
     whole = load_audio(path, 8000)
-    assert [start for _, start in seen] == [a for a, _ in regions]
-    for (samples, _), (a, b) in zip(seen, regions):
+    assert [w.start - 0.1 for w in hyp.words] == pytest.approx([a for a, _ in regions])  # times in the file
+    assert len(seen) == len(regions)
+    for samples, (a, b) in zip(seen, regions):
         assert torch.equal(samples, whole[round(a * 8000) : round(b * 8000)])
     assert hyp.text == "w1 w2 w3 w4" and hyp.words[1].start == pytest.approx(3.05)
     # the default cuts the same file into 1 s quiet-point segments instead, covering all of it
     seen.clear()
     transcriber.segmenter = "quiet"
     transcriber.transcribe([path])
-    assert sum(s.numel() for s, _ in seen) == whole.numel()
+    assert sum(s.numel() for s in seen) == whole.numel()
 
 
 def test_unknown_segmenter_is_a_config_error(tiny_model):
