@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from asr import cli_lm, cli_serve, limits
+from asr import cli_data, cli_lm, cli_serve, limits
 from asr import options as opt
 from asr.data.corpora import CORPORA
 from asr.errors import AsrError
@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("corpus", choices=sorted(CORPUS_URLS))
     p.add_argument("dest", nargs="?", default="downloads", help="folder to download into (default: downloads)")
     p.set_defaults(func=_cmd_download)
+    cli_data.add_parser(sub)  # asr shard
 
     p = sub.add_parser("train", help="train a model from a YAML config",
                        description="Train under Lightning. Overrides look like section.key=value, "

@@ -124,10 +124,10 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping of sections")
         # Manifest and model paths in a config are relative to the config file, like audio paths in a manifest.
-        for section, key in (("data", "train"), ("data", "dev"), ("trainer", "init")):
+        for section, key in (("data", "train"), ("data", "dev"), ("data", "train_shards"), ("trainer", "init")):
             values = data.get(section)
             value = values.get(key) if isinstance(values, dict) else None
-            if isinstance(value, str) and value and not os.path.isabs(value):
+            if isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value:
                 values[key] = str((path.parent / value).resolve())
     data = apply_overrides(data, overrides or [])
     config = from_dict(TrainConfig, data)

@@ -313,9 +313,8 @@ def train(config: TrainConfig, resume: bool = False, callbacks: list[Callback] |
     model.cmvn.set_stats(*data.cmvn_stats())
     if init is not None:
         init_model(model, data, init)  # weights, output rows by symbol, CMVN, freezing; logs one line
-    steps_per_epoch = math.ceil(len(data.train_sampler) / config.trainer.accumulate_grad_batches)
+    steps_per_epoch = math.ceil(data.batches_per_epoch() / config.trainer.accumulate_grad_batches)
     task = CtcTask(model, data.tokenizer, config, steps_per_epoch * config.trainer.max_epochs)
-    data.train_sampler.set_epoch(0)
     # weights_only: a checkpoint holding pickled code is refused, never run (it may come from anywhere).
     # Lightning before 2.5 lacks the argument; there check_training_checkpoint above has already vetted the file.
     safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}

@@ -8,6 +8,7 @@ larger than memory would plug in as another ``setup`` path that yields the same 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,9 +18,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from asr.data.dataset import FeatureDataset, collate, extract_features
+from asr.data.dataset import FeatureDataset, collate, ctc_min_frames, extract_features
 from asr.data.manifest import Utterance, read_manifest
 from asr.data.sampler import DurationBucketSampler
+from asr.data.shards import iter_shard, read_index, read_metadata
+from asr.data.stream import ShardStream, StreamSettings, examples, planned_batches
 from asr.errors import ConfigError
 from asr.features import FeatureConfig, compute_cmvn, subsampled_length
 from asr.text import NormalizerConfig, TextNormalizer
@@ -38,11 +41,18 @@ class DataConfig:
     # Speed perturbation: each factor other than 1 adds a copy of the training set played that much faster
     # (Kaldi's 0.9/1.0/1.1 triples the data). Features of every copy are computed once and cached.
     speed_perturb: list[float] = field(default_factory=list)
+    # Corpora larger than a disk: train from tar shards (``asr shard``) in a folder or at an fsspec URL
+    # (s3://, gs://, https://) instead of data.train; features are computed on the fly in num_workers
+    # DataLoader worker processes per rank. The dev set stays a manifest (features cached).
+    train_shards: str = ""
+    num_workers: int = 2
+    shuffle_buffer: int = 1000  # utterances shuffled across shards, and sorted by length to form batches
+    cmvn_utterances: int = 500  # CMVN statistics from the first N utterances of the shards
 
 
-def ctc_min_frames(target: list[int]) -> int:
-    """Frames CTC needs for a label sequence: one per label plus a blank between repeated labels."""
-    return len(target) + sum(1 for a, b in zip(target, target[1:]) if a == b)
+def _one_thread(_: int) -> None:
+    # A worker computes features for the trainer; its own thread pool would compete with the training threads.
+    torch.set_num_threads(1)
 
 
 class AsrDataModule(L.LightningDataModule):
@@ -54,8 +64,13 @@ class AsrDataModule(L.LightningDataModule):
         """``base_tokenizer``: fine-tuning starts from that model's units (kept in their order) and adds the
         ones the training transcripts need (asr.units.build_tokenizer)."""
         super().__init__()
-        if not data.train or not data.dev:
-            raise ConfigError("data.train and data.dev must name manifests (set them in the config or as overrides)")
+        if not (data.train or data.train_shards) or not data.dev:
+            raise ConfigError("data.train (or data.train_shards) and data.dev must name manifests (set them in the "
+                              "config or as overrides)")
+        if data.train and data.train_shards:
+            raise ConfigError("give data.train (a manifest) or data.train_shards (a shard set), not both")
+        if data.train_shards and data.speed_perturb:
+            raise ConfigError("data.speed_perturb needs cached features: it cannot be used with data.train_shards")
         bad = [f for f in data.speed_perturb if not 0.5 <= f <= 2.0]
         if bad:
             raise ConfigError(f"data.speed_perturb: factor {bad[0]} is outside [0.5, 2]")
@@ -71,9 +86,14 @@ class AsrDataModule(L.LightningDataModule):
         self.skipped: dict[str, int] = {}
         self._sampler: DurationBucketSampler | None = None
         self.num_replicas, self.rank = 1, 0  # DDP: set from the trainer (set_replicas)
+        self.shard_urls: list[str] = []  # streaming (data.train_shards): the shards, in index order
+        self.stream_settings: StreamSettings | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
+            return
+        if self.config.train_shards:
+            self._setup_stream()
             return
         train_utts = read_manifest(self.config.train)
         dev_utts = read_manifest(self.config.dev)
@@ -95,6 +115,42 @@ class AsrDataModule(L.LightningDataModule):
             log.warning("skipped utterances: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())))
         log.info("train: %d utterances (%.2f h), dev: %d, vocabulary: %d symbols", len(self.train_set),
                  sum(self.train_durations) / 3600, len(self.dev_set), len(self.tokenizer))
+
+    def _setup_stream(self) -> None:
+        """Streaming: vocabulary and durations from the shard set's metadata, CMVN statistics from its first
+        ``cmvn_utterances`` utterances; ``train_set`` holds those (features computed here, in this process)."""
+        location = self.config.train_shards
+        index, self.shard_urls = read_index(location)
+        meta = read_metadata(location)
+        self.tokenizer = build_tokenizer(self.tokenizer_config, [self.normalizer(m["text"]) for m in meta],
+                                         base=self.base_tokenizer)
+        self.train_durations = [float(m["duration"]) for m in meta]
+        self.stream_settings = StreamSettings(self.feature_config, self.normalizer, self.tokenizer, self.subsampling,
+                                              self.config.max_batch_seconds, self.config.max_duration,
+                                              self.config.shuffle_buffer, self.seed)
+        t0 = time.perf_counter()
+        sample = []
+        for url in self.shard_urls:
+            sample += list(itertools.islice(examples(iter_shard(url), self.stream_settings),
+                                            self.config.cmvn_utterances - len(sample)))
+            if len(sample) >= self.config.cmvn_utterances:
+                break
+        if not sample:
+            raise ConfigError(f"{location}: no usable training utterances in the shards")
+        self.train_set = FeatureDataset([e.id for e in sample], [e.feats for e in sample],
+                                        [e.target.tolist() for e in sample], [e.text for e in sample])
+        dev_utts = read_manifest(self.config.dev)
+        self.dev_set, _ = self._build_split("dev", dev_utts, extract_features(dev_utts, self.feature_config,
+                                                                              self.cache_dir), None)
+        log.info("streaming %d utterances (%.2f h) from %d shards at %s; CMVN from %d, dev: %d (%.1fs)",
+                 index["utterances"], sum(self.train_durations) / 3600, len(self.shard_urls), location, len(sample),
+                 len(self.dev_set), time.perf_counter() - t0)
+
+    def batches_per_epoch(self) -> int:
+        """Training batches per rank per epoch (epoch 0's, for streaming the planned count)."""
+        if self.stream_settings is not None:
+            return planned_batches(sum(self.train_durations), self.config.max_batch_seconds, self.num_replicas)
+        return len(self.train_sampler)
 
     def cmvn_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.train_set.feats
@@ -160,8 +216,14 @@ class AsrDataModule(L.LightningDataModule):
         # Called again each epoch (the trainer reloads it): Lightning sets the epoch on a loader's sampler,
         # never on a batch sampler, and reads the loader's length once per load.
         self._replicas_from_trainer()
-        if self.trainer is not None:
-            self.train_sampler.set_epoch(self.trainer.current_epoch)
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        if self.stream_settings is not None:
+            stream = ShardStream(self.shard_urls, self.stream_settings, self.batches_per_epoch(), self.num_replicas,
+                                 self.rank)
+            stream.set_epoch(epoch)
+            return DataLoader(stream, batch_size=None, num_workers=self.config.num_workers,
+                              worker_init_fn=_one_thread)
+        self.train_sampler.set_epoch(epoch)
         return DataLoader(self.train_set, batch_sampler=self.train_sampler, collate_fn=collate, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:

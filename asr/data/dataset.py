@@ -74,6 +74,11 @@ def extract_features(
     return feats
 
 
+def ctc_min_frames(target: list[int]) -> int:
+    """Frames CTC needs for a label sequence: one per label plus a blank between repeated labels."""
+    return len(target) + sum(1 for a, b in zip(target, target[1:]) if a == b)
+
+
 @dataclass
 class Example:
     id: str
