@@ -42,8 +42,8 @@ MEDIA_TYPES = {
 SUBTITLES = ("srt", "vtt")
 # The page loads nothing from elsewhere, and this header makes the browser hold it to that.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
-                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; connect-src 'self' blob:; "
+                               "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
 

@@ -32,7 +32,7 @@ async function loadModelInfo() {
 // Low confidence: a strong orange; high confidence: hardly any shade.
 function shade(confidence) {
   const c = Math.min(1, Math.max(0, confidence));
-  return `rgba(255, 140, 0, ${(0.08 + 0.72 * (1 - c)).toFixed(3)})`;
+  return `rgba(255, 140, 0, ${(0.06 + 0.9 * (1 - c)).toFixed(3)})`;
 }
 
 function showTranscript(result, name, audio) {
