@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean browser
 
 setup: $(STAMP)
 
@@ -18,6 +18,13 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Headless Chromium and its driver from Debian's packages, for tests/e2e/test_browser_page.py (which skips
+# without them). Needs root and apt-get; .ci/run calls it.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then echo "chromium: $$(command -v chromium)"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		chromium chromium-driver fonts-dejavu-core >/dev/null && echo "installed chromium, chromium-driver"; fi
 
 lint: setup
 	$(VENV)/bin/ruff check asr tests tools
