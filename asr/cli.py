@@ -44,7 +44,7 @@ def _cmd_download(args: argparse.Namespace) -> None:
     from asr.data.download import download_corpus
 
     # The folder alone on stdout, so a recipe can write corpus=$(asr download NAME downloads).
-    print(download_corpus(args.corpus, args.dest))
+    print(download_corpus(args.corpus, args.dest, url=args.url, sha256=args.sha256))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Prints the corpus folder. Done once: a finished download is reused.")
     p.add_argument("corpus", choices=sorted(CORPUS_URLS))
     p.add_argument("dest", nargs="?", default="downloads", help="folder to download into (default: downloads)")
+    p.add_argument("--url", help="download from this address instead (commonvoice: the link Mozilla gives you)")
+    p.add_argument("--sha256", help="checksum of the file at --url, verified when given")
     p.set_defaults(func=_cmd_download)
     cli_data.add_parser(sub)  # asr shard
 

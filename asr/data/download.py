@@ -29,9 +29,22 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class CorpusSource:
-    url: str
+    url: str  # "": the user supplies it (asr download NAME --url URL), e.g. a Common Voice release link
     md5: str | None = None
     sha256: str | None = None
+    extract: bool = True  # False: a single file (an LM, a word list), kept as downloaded
+
+
+_LIBRISPEECH_SHA256 = {
+    # As published with torchaudio's LIBRISPEECH dataset (the same archives OpenSLR 12 serves).
+    "dev-clean": "76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3",
+    "dev-other": "12661c48e8c3fe1de2c1caa4c3e135193bfb1811584f11f569dd12645aa84365",
+    "test-clean": "39fde525e59672dc6d1551919b1478f724438a95aa55f874b576be21967e6c23",
+    "test-other": "d09c181bba5cf717b3dee7d4d592af11a3ee3a09e08ae025c5506f6ebe961c29",
+    "train-clean-100": "d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2",
+    "train-clean-360": "146a56496217e96c14334a160df97fffedd6e0a04e66b9c5af0d40be3c792ecf",
+    "train-other-500": "ddb22f27f96ec163645d53215559df6aa36515f26e01dd70798188350adcb6d2",
+}
 
 
 CORPUS_URLS: dict[str, CorpusSource] = {
@@ -43,6 +56,18 @@ CORPUS_URLS: dict[str, CorpusSource] = {
     "speechocean762": CorpusSource("https://www.openslr.org/resources/101/speechocean762.tar.gz"),
     # Checksum unknown offline; GitHub also does not promise byte-stable archives of a tag.
     "fsdd": CorpusSource("https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"),
+    **{f"librispeech-{part}": CorpusSource(f"https://www.openslr.org/resources/12/{part}.tar.gz", sha256=sha)
+       for part, sha in _LIBRISPEECH_SHA256.items()},
+    # OpenSLR 11, LibriSpeech's official LM resources: checksums unknown offline, not verified.
+    **{f"librispeech-lm-{name}": CorpusSource(f"https://www.openslr.org/resources/11/{file}", extract=False)
+       for name, file in (("4gram", "4-gram.arpa.gz"), ("3gram", "3-gram.arpa.gz"),
+                          ("text", "librispeech-lm-norm.txt.gz"), ("vocab", "librispeech-vocab.txt"),
+                          ("lexicon", "librispeech-lexicon.txt"))},
+    # The SPHERE release deepspeech.pytorch and NeMo use; CMU's server is often down, Hugging Face mirrors it.
+    # Checksum unknown offline: not verified.
+    "an4": CorpusSource("https://huggingface.co/datasets/espnet/an4/resolve/main/an4_sphere.tar.gz"),
+    # Mozilla gives each user a signed download link for a release: pass it with --url.
+    "commonvoice": CorpusSource(""),
 }
 
 
@@ -184,12 +209,22 @@ def extract_archive(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> 
     return dest
 
 
-def download_corpus(name: str, dest_dir: str | os.PathLike) -> Path:
-    """Download and extract a corpus from :data:`CORPUS_URLS`; returns its folder. Done once, then reused."""
+def download_corpus(name: str, dest_dir: str | os.PathLike, url: str | None = None,
+                    sha256: str | None = None) -> Path:
+    """Download and extract a corpus from :data:`CORPUS_URLS`; returns its folder (a single file: the file).
+    Done once, then reused. ``url`` (and its ``sha256``) replaces the registered address."""
     if name not in CORPUS_URLS:
         raise AsrError(f"unknown corpus '{name}'; known corpora: {', '.join(sorted(CORPUS_URLS))}")
     source = CORPUS_URLS[name]
+    if url:
+        source = CorpusSource(url, sha256=sha256, extract=source.extract)
+    elif not source.url:
+        raise AsrError(f"asr download {name}: give the download link with --url (the corpus site issues one "
+                       "per user)")
     dest = Path(dest_dir).absolute()
+    if not source.extract:
+        file_name = PurePosixPath(urllib.parse.urlparse(source.url).path).name
+        return download_file(source.url, dest / file_name, sha256=source.sha256, md5=source.md5)
     # The marker is written last, so an interrupted extraction is redone rather than trusted.
     marker = dest / f".{name}.extracted"
     if marker.is_file():

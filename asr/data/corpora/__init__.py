@@ -41,6 +41,18 @@ def _speechocean762(source: Path, out_dir: Path, **_) -> dict[str, Path]:
     return prepare_speechocean762(source, out_dir)
 
 
+def _librispeech(source: Path, out_dir: Path, **_) -> dict[str, Path]:
+    from asr.data.corpora.librispeech import prepare_librispeech
+
+    return prepare_librispeech(source, out_dir)
+
+
+def _an4(source: Path, out_dir: Path, **_) -> dict[str, Path]:
+    from asr.data.corpora.an4 import prepare_an4
+
+    return prepare_an4(source, out_dir)
+
+
 def _demo(source: Path | None, out_dir: Path, seed: int = 0, **_) -> dict[str, Path]:
     from asr.data.corpora.demo import generate_demo_corpus
 
@@ -51,6 +63,8 @@ CORPORA: dict[str, Corpus] = {
     "yesno": Corpus(_yesno, description="Kaldi yes/no (OpenSLR 1)"),
     "fsdd": Corpus(_fsdd, description="Free Spoken Digit Dataset"),
     "speechocean762": Corpus(_speechocean762, description="non-native read English (OpenSLR 101)"),
+    "librispeech": Corpus(_librispeech, description="LibriSpeech (OpenSLR 12): every part found, plus train-960"),
+    "an4": Corpus(_an4, description="CMU AN4 alphanumeric census speech (SPHERE release)"),
     "demo": Corpus(_demo, needs_source=False, description="the built-in eSpeak NG corpus, generated"),
 }
 
