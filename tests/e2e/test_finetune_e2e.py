@@ -25,12 +25,8 @@ def dev_scores(exp: Path) -> list[tuple[float, float]]:
 
 
 @pytest.mark.slow
-def test_fine_tuning_beats_training_from_scratch_at_equal_steps(corpora_dir, tmp_path, capsys, caplog):
-    corpus = corpora_dir / "yesno"
-    if not corpus.is_dir():
-        pytest.skip(f"real corpus not available: {corpus} does not exist")
-    data = tmp_path / "data"
-    assert main(["prepare", "yesno", str(corpus), "-o", str(data)]) == 0
+def test_fine_tuning_beats_training_from_scratch_at_equal_steps(yesno_data, tmp_path, caplog):
+    data = yesno_data
     # The source model: the yesno training recordings, a few epochs.
     src = tmp_path / "src"
     assert main(["train", f"data.train={data / 'train.jsonl'}", f"data.dev={data / 'dev.jsonl'}",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asr.audio import audio_info
 from asr.data.manifest import Utterance, parse_json_object
+from asr.data.scan import finish_import, unique_id
 from asr.errors import AudioError, ManifestError
 from asr.limits import MAX_SECONDS, check_regular_file, short
 
@@ -34,15 +35,6 @@ def _number(obj: dict, key: str, where: str) -> float | None:
         raise ManifestError(f"{where}: field '{key}' must be a number of seconds up to {MAX_SECONDS:g}, "
                             f"got {short(value)}")
     return number
-
-
-def unique_id(base: str, taken: set[str]) -> str:
-    candidate, n = base, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{base}-{n}"
-    taken.add(candidate)
-    return candidate
 
 
 def _parse_line(raw: str, where: str, folder: Path) -> tuple[str, str, float | None, float, str | None]:
@@ -104,10 +96,4 @@ def import_nemo_manifest(path: str | os.PathLike) -> list[Utterance]:
         raise ManifestError(f"{path}: not valid UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if skipped:
-        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        log.warning("%s: %d utterances skipped: audio missing or unreadable (%s)", path, len(skipped), shown)
-    if not utterances:
-        detail = f" ({len(skipped)} with missing or unreadable audio)" if skipped else ""
-        raise ManifestError(f"{path}: no usable utterances{detail}")
-    return utterances
+    return finish_import(path, utterances, skipped)

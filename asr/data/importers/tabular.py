@@ -20,18 +20,14 @@ error naming the file and line.
 from __future__ import annotations
 
 import csv
-import logging
 import math
 import os
 from pathlib import Path
 
-from asr.data.importers.nemo import unique_id
 from asr.data.manifest import Utterance
-from asr.data.scan import readable_duration
+from asr.data.scan import finish_import, readable_duration, unique_id
 from asr.errors import ManifestError
 from asr.limits import MAX_SECONDS, check_regular_file, short
-
-log = logging.getLogger(__name__)
 
 AUDIO_COLUMNS = ("audio", "path", "file", "filename", "wav", "audio_filepath")
 TEXT_COLUMNS = ("text", "sentence", "transcript", "transcription")
@@ -159,13 +155,7 @@ def import_table(path: str | os.PathLike, common_voice: bool = False) -> list[Ut
         speaker = row.get(speaker_col, "").strip() if speaker_col else ""
         utterances.append(Utterance(unique_id(base, taken), str(audio), duration, row[text_col].strip(),
                                     speaker or None, offset))
-    if skipped:
-        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        log.warning("%s: %d rows skipped: audio missing or unreadable (%s)", path, len(skipped), shown)
-    if not utterances:
-        detail = f" ({len(skipped)} rows with missing or unreadable audio)" if skipped else ""
-        raise ManifestError(f"{path}: no usable utterances{detail}")
-    return utterances
+    return finish_import(path, utterances, skipped, unit="rows")
 
 
 def import_csv(path: str | os.PathLike) -> list[Utterance]:
