@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from asr.formats import format_name, json_entry, render
 from asr.serve.service import RequestError, TooLarge, TranscriptionService, temporary_upload, upload_label
@@ -103,6 +104,8 @@ async def receive_upload(request: Request, path: Path, limit: int) -> tuple[str,
         raise _too_large(limit) from None
     except HTTPException as exc:  # a malformed multipart body
         raise RequestError(f"malformed upload: {exc.detail}") from None
+    except ClientDisconnect:  # nobody to answer; the temporary file goes as always
+        raise RequestError("the client went away before sending all of its audio") from None
     if size == 0:
         raise RequestError(f"{label}: the request holds no audio")
     return label, size
