@@ -61,6 +61,7 @@ CORPUS_URLS: dict[str, CorpusSource] = {
     # OpenSLR 11, LibriSpeech's official LM resources: checksums unknown offline, not verified.
     **{f"librispeech-lm-{name}": CorpusSource(f"https://www.openslr.org/resources/11/{file}", extract=False)
        for name, file in (("4gram", "4-gram.arpa.gz"), ("3gram", "3-gram.arpa.gz"),
+                          ("3gram-pruned", "3-gram.pruned.1e-7.arpa.gz"),
                           ("text", "librispeech-lm-norm.txt.gz"), ("vocab", "librispeech-vocab.txt"),
                           ("lexicon", "librispeech-lexicon.txt"))},
     # The SPHERE release deepspeech.pytorch and NeMo use; CMU's server is often down, Hugging Face mirrors it.

@@ -4,9 +4,15 @@ Each fixture is packed the way the corpus is published (top folder, file names, 
 format), served from a file:// URL, downloaded with its checksum, extracted and prepared.
 """
 
+import gzip
 import hashlib
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +176,44 @@ def test_common_voice_release_downloads_from_the_given_link_and_imports(tmp_path
         ("common_voice_en_1001", 'Hello "world" number 1.', "c1ab", 0.501)]
     assert [u.id for u in read_manifest(tmp_path / "test.jsonl")] == ["common_voice_en_1003"]
     assert json.loads((tmp_path / "dev.jsonl").read_text())["audio"].endswith("clips/common_voice_en_1002.mp3")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _recipe_copy(tmp_path, name):
+    """The recipe's run.sh beside a copy of recipes/common.sh, so its data/ and downloads/ land in tmp_path."""
+    (tmp_path / "recipes" / name).mkdir(parents=True)
+    shutil.copy(ROOT / "recipes" / "common.sh", tmp_path / "recipes" / "common.sh")
+    shutil.copy(ROOT / "recipes" / name / "run.sh", tmp_path / "recipes" / name / "run.sh")
+    return tmp_path / "recipes" / name
+
+
+def _run(script, *args):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_an4_recipe_stages_0_and_1_run_on_the_fixture_archive(tmp_path):
+    _an4_tree(tmp_path / "src")
+    url, _ = _pack(tmp_path / "src", "an4", tmp_path / "an4_sphere.tar.gz")
+    recipe = _recipe_copy(tmp_path, "an4")
+    _run(recipe / "run.sh", "--stop-stage", "1", "--url", url)
+    assert len(read_manifest(recipe / "data" / "dev.jsonl")) == 100
+    assert len(read_manifest(recipe / "data" / "test.jsonl")) == 3
+
+
+def test_librispeech_recipe_stages_1_and_2_write_manifests_shards_and_lower_case_lms(tmp_path):
+    recipe = _recipe_copy(tmp_path, "librispeech")
+    _librispeech_part(recipe / "downloads", "train-clean-100", {("19", "198"): ["NORTHANGER ABBEY", "CHAPTER ONE"]})
+    (recipe / "downloads" / "lm").mkdir()
+    for lm in ("4-gram", "3-gram.pruned.1e-7"):
+        with gzip.open(recipe / "downloads" / "lm" / f"{lm}.arpa.gz", "wt") as handle:
+            handle.write("\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0\tABBEY\n\n\\end\\\n")
+    _run(recipe / "run.sh", "--stage", "1", "--stop-stage", "2")
+    assert [u.text for u in read_manifest(recipe / "data" / "train-100.jsonl")] == ["NORTHANGER ABBEY", "CHAPTER ONE"]
+    index = json.loads((recipe / "data" / "shards" / "train-100" / "index.json").read_text())
+    assert index["utterances"] == 2
+    assert "-1.0\tabbey" in (recipe / "data" / "lm" / "4-gram.arpa").read_text()
