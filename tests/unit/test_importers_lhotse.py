@@ -139,3 +139,10 @@ def test_lhotse_itself_reads_what_we_write_and_we_read_what_it_writes(tmp_path: 
     theirs.trim_to_supervisions().to_file(tmp_path / "theirs_cuts.jsonl.gz")
     (utt,) = import_lhotse(tmp_path / "theirs_cuts.jsonl.gz")
     assert (utt.id, utt.offset, utt.duration, utt.text, utt.speaker) == ("s1", 0.5, 0.75, "TWO", "b")
+
+
+def test_a_named_corpus_is_converted_through_its_manifests(capsys):
+    assert main(["prepare", "yesno", "somewhere", "--output-format", "lhotse"]) == 2
+    assert capsys.readouterr().err == ("asr: error: asr prepare yesno: --output-format lhotse converts one manifest: "
+                                       "prepare the corpus, then asr prepare manifest data/yesno/train.jsonl "
+                                       "--output-format lhotse\n")
