@@ -116,8 +116,8 @@ class TranscriptionService:
     def check_admission(self) -> None:
         """Refuse at once (503) when the queue is full, before the client sends its audio."""
         if self._free is not None and self._free.empty() and self.waiting >= self.limits.max_waiting:
-            raise Busy(f"server busy: {self.decoding} decodes running and {self.waiting} requests waiting; "
-                       "try again shortly")
+            raise Busy(f"server busy: {self.decoding} of {self.limits.slots} decode slots in use and "
+                       f"{self.waiting} of {self.limits.max_waiting} queue places taken; try again shortly")
 
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[Transcriber]:

@@ -197,6 +197,35 @@ def test_twenty_concurrent_requests_are_all_answered_in_bounded_memory(files, se
     assert list(server.tmpdir.iterdir()) == []  # every upload's temporary file is gone
 
 
+def test_twenty_large_uploads_at_once_go_to_disk_not_memory(server):
+    """20 concurrent 6 MB uploads (120 MB in all, refused as not audio once received) leave the peak
+    memory of the server nearly where it was: bodies stream to temporary files, they are never buffered."""
+    peak = server.rss_kib("VmHWM")
+    blob = bytes(range(256)) * (6 * 2**20 // 256)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda i: upload(server.url, f"big{i}.wav", blob), range(20)))
+    assert [status for status, _, _ in answers] == [400] * 20
+    assert all(json.loads(body)["error"].startswith(f"big{i}.wav: ") for i, (_, _, body) in enumerate(answers))
+    assert server.rss_kib("VmHWM") - peak < 50 * 1024
+    assert list(server.tmpdir.iterdir()) == []
+
+
+def test_past_the_slots_and_the_queue_requests_get_503_and_none_is_lost(files):
+    """One slot, no waiting room: of 20 requests sent at once, those that find the slot taken get 503 at once."""
+    audio = np.concatenate([sf.read(w, dtype="float32")[0] for w in files.wavs] * 3)  # about 20 s: a slow decode
+    long_wav = files.root / "twenty_seconds.wav"
+    sf.write(long_wav, audio, 16000)
+    with running_server(files.model, files.root / "one_slot", "--slots", "1", "--max-waiting", "0") as srv:
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda i: upload(srv.url, long_wav.name, long_wav.read_bytes()), range(20)))
+        statuses = [status for status, _, _ in answers]
+        assert statuses.count(200) >= 1 and statuses.count(503) >= 1 and statuses.count(200) + statuses.count(503) == 20
+        busy = json.loads(next(body for status, _, body in answers if status == 503))
+        assert busy["status"] == 503 and busy["error"].startswith("server busy: 1 of 1 decode slots in use and 0 of 0 queue")
+        assert get_json(srv.url + "v1/health")[1]["served"] == statuses.count(200)
+        assert list(srv.tmpdir.iterdir()) == []
+
+
 def test_a_full_queue_refuses_with_busy_while_slots_and_waiting_are_taken(files):
     service = TranscriptionService(files.model, ServeLimits(slots=1, max_waiting=1))
     release = threading.Event()
@@ -209,7 +238,7 @@ def test_a_full_queue_refuses_with_busy_while_slots_and_waiting_are_taken(files)
         second = asyncio.create_task(service.transcribe(wav, wav.name))
         while service.waiting < 1 or service.decoding < 1:
             await asyncio.sleep(0.01)
-        with pytest.raises(Busy, match="1 decodes running and 1 requests waiting"):
+        with pytest.raises(Busy, match="1 of 1 decode slots in use and 1 of 1 queue places taken"):
             await service.transcribe(wav, wav.name)
         release.set()
         return await first, await second
