@@ -289,3 +289,16 @@ def test_a_missing_model_is_one_line(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "none.pt")]) == 2
     assert capsys.readouterr().err == f"asr: error: {tmp_path / 'none.pt'}: model file not found\n"
 
+
+
+def test_decoding_options_apply_to_every_request_n_best_included(files, capsys, monkeypatch):
+    wav = files.wavs[2]
+    options = ["--decoder", "beam", "--beam-size", "8", "--nbest", "3"]
+    code, expected, _ = cli(capsys, monkeypatch, wav.parent, "transcribe", files.model, wav.name, "--format", "json",
+                            *options)
+    assert code == 0 and len(json.loads(expected)["nbest"]) == 3
+    with running_server(files.model, files.root / "beam", *options) as srv:
+        status, _, body = upload(srv.url, wav.name, wav.read_bytes())
+        assert status == 200 and body.decode() == expected
+        decoder = get_json(srv.url + "v1/model")[1]["decoder"]
+        assert (decoder["kind"], decoder["beam_size"], decoder["nbest"]) == ("beam", 8, 3)
