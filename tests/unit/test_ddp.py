@@ -143,3 +143,31 @@ def test_devices_lightning_rejects_are_one_line():
     with pytest.raises(ConfigError, match="trainer settings rejected by Lightning") as err:
         _make_trainer(accelerator="cpu", devices="two", logger=False)
     assert "\n" not in str(err.value)
+
+
+def test_single_process_training_reshuffles_every_epoch_and_sees_each_utterance_once(corpus):
+    """Lightning never calls set_epoch on a batch sampler: before the loader was rebuilt per epoch, every
+    epoch repeated epoch 0's batches."""
+    import lightning as L
+
+    from asr.train import train
+
+    class Record(L.Callback):
+        def __init__(self):
+            self.epochs: dict[int, list[list[str]]] = {}
+
+        def on_train_batch_start(self, trainer, task, batch, i):
+            self.epochs.setdefault(trainer.current_epoch, []).append(batch.ids)
+
+    record = Record()
+    overrides = [
+        f"data.train={corpus / 'train.jsonl'}", f"data.dev={corpus / 'dev.jsonl'}",
+        f"trainer.exp_dir={corpus / 'exp_single'}", "features.sample_rate=8000", "features.n_mels=20",
+        "model.hidden_size=16", "model.num_layers=1", "model.conv_channels=4", "model.input_dim=16",
+        "trainer.progress_bar=false", "data.max_batch_seconds=2.5", "data.num_buckets=2", "trainer.max_epochs=3",
+    ]
+    train(load_config(None, overrides), callbacks=[record])
+    train_ids = sorted(u.id for u in read_manifest(corpus / "train.jsonl"))
+    orders = [[u for b in record.epochs[e] for u in b] for e in range(3)]
+    assert all(sorted(order) == train_ids for order in orders)
+    assert orders[0] != orders[1] and orders[1] != orders[2]
