@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
+
+import torch
 
 from asr.errors import ConfigError
 from asr.serve.service import TranscriptionService
@@ -36,6 +39,8 @@ def run(service: TranscriptionService, host: str = "127.0.0.1", port: int = 8000
 
     from asr.serve.app import create_app
 
+    # cores / slots torch threads per decode: K slots on K cores run side by side instead of fighting for all.
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // service.limits.slots))
     sock = bind(host, port)
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]

@@ -21,8 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from asr.audio import audio_info
 from asr.checkpoint import load_bundle
 from asr.decode import Hypothesis
@@ -100,8 +98,6 @@ class TranscriptionService:
         bundle = load_bundle(model)
         self.transcribers = [Transcriber(bundle, decoder_overrides=decoder_overrides, segmenter=segmenter)
                              for _ in range(self.limits.slots)]
-        # Each decode on one thread: K slots on K cores run side by side instead of fighting for all of them.
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // self.limits.slots))
         self._executor = ThreadPoolExecutor(max_workers=self.limits.slots, thread_name_prefix="asr-decode")
         self._free: asyncio.Queue[Transcriber] | None = None
         self._long_lock = threading.Lock()  # the VAD model of long recordings is one per process
