@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from asr.formats import format_name, json_entry, render
+from asr.limits import short
 from asr.serve.service import RequestError, TooLarge, TranscriptionService, temporary_upload, upload_label
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,10 @@ def create_app(service: TranscriptionService) -> FastAPI:
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
-        return _error(exc.status, str(exc))
+        response = _error(exc.status, str(exc))
+        if exc.status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -154,13 +158,14 @@ def create_app(service: TranscriptionService) -> FastAPI:
         """Audio in (multipart ``file`` or raw body); ``format`` json (default), txt, srt, vtt or tsv out.
 
         ``include=srt,vtt`` adds ``subtitles`` to the JSON (what the page offers for download)."""
+        asked = request.query_params.get("format", "json")
         try:
-            fmt = format_name(request.query_params.get("format", "json"))
-        except ValueError as exc:
-            raise RequestError(str(exc)) from None
+            fmt = format_name(asked)
+        except ValueError:
+            raise RequestError(f"unknown transcript format {short(asked)}; known: {', '.join(MEDIA_TYPES)}") from None
         include = [x for x in request.query_params.get("include", "").split(",") if x]
         if any(x not in SUBTITLES for x in include):
-            raise RequestError(f"include takes {', '.join(SUBTITLES)}, got {','.join(include)!r}")
+            raise RequestError(f"include takes {', '.join(SUBTITLES)}, got {short(','.join(include))}")
         service.check_admission()  # a full queue refuses before the audio is sent
         with temporary_upload() as path:
             label, _ = await receive_upload(request, path, service.limits.max_request_bytes)

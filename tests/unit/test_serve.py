@@ -104,7 +104,10 @@ def test_bad_requests_get_400_with_the_cli_message(files, server, capsys, monkey
         assert json.loads(body) == {"error": err.strip().removeprefix("asr: error: "), "status": 400}
     assert json.loads(request(server.url + "v1/transcribe", b"")[2])["error"] == "<upload>: the request holds no audio"
     status, _, body = request(server.url + "v1/transcribe?format=docx", good)
-    assert status == 400 and "unknown transcript format 'docx'" in json.loads(body)["error"]
+    assert status == 400
+    assert json.loads(body)["error"] == "unknown transcript format 'docx'; known: json, txt, srt, vtt, tsv"
+    status, _, body = request(server.url + "v1/transcribe?format=" + "x" * 5000, good)
+    assert status == 400 and len(json.loads(body)["error"]) < 150
     body, headers = b"--x\r\nContent-Disposition: form-data; name=\"audio\"\r\n\r\nabc\r\n--x--\r\n", {
         "Content-Type": "multipart/form-data; boundary=x"}
     status, _, answer = request(server.url + "v1/transcribe", body, headers)
@@ -220,7 +223,9 @@ def test_past_the_slots_and_the_queue_requests_get_503_and_none_is_lost(files):
             answers = list(pool.map(lambda i: upload(srv.url, long_wav.name, long_wav.read_bytes()), range(20)))
         statuses = [status for status, _, _ in answers]
         assert statuses.count(200) >= 1 and statuses.count(503) >= 1 and statuses.count(200) + statuses.count(503) == 20
-        busy = json.loads(next(body for status, _, body in answers if status == 503))
+        status, headers, body = next(answer for answer in answers if answer[0] == 503)
+        busy = json.loads(body)
+        assert headers["retry-after"] == "1"
         assert busy["status"] == 503
         assert busy["error"].startswith("server busy: 1 of 1 decode slots in use and 0 of 0 queue places taken")
         assert get_json(srv.url + "v1/health")[1]["served"] == statuses.count(200)
