@@ -129,10 +129,15 @@ class ShardStream(IterableDataset):
         rng = random.Random((seed * 100003 + self.epoch) * 1009 + reader)
         hop = self.settings.feature_config.hop_ms / 1000
 
+        part = shard_part(self.shards, self.epoch, seed, reader, readers)
+
         def samples() -> Iterator[ShardSample]:
-            for round_ in range(1_000_000):  # further passes only when the quota outlasts the shards
-                for url in shard_part(self.shards, self.epoch * 1000 + round_, seed, reader, readers):
-                    yield from iter_shard(url)
+            # Further passes (only when the quota outlasts the shards) reread this reader's own part in
+            # another order, so the readers' utterances stay disjoint within an epoch.
+            order = list(part)
+            for _ in range(1_000_000):
+                yield from (sample for url in order for sample in iter_shard(url))
+                rng.shuffle(order)
 
         stream = examples(_shuffled(samples(), self.settings.shuffle_buffer, rng), self.settings)
         for count, batch in enumerate(_batches(stream, self.settings, hop, rng)):

@@ -18,6 +18,7 @@ from asr.callbacks import ExportModel
 from asr.checkpoint import load_bundle
 from asr.config import load_config
 from asr.data.manifest import Utterance, read_manifest, write_manifest
+from asr.data.shards import read_index, write_shards
 from asr.errors import ConfigError
 from asr.train import _make_trainer
 
@@ -65,13 +66,15 @@ def corpus(tmp_path_factory):
     return root
 
 
-def _run(root, out, epochs, resume=False):
+def _run(root, out, epochs, resume=False, train=None, exp="exp"):
     overrides = [
-        f"data.train={root / 'train.jsonl'}", f"data.dev={root / 'dev.jsonl'}", f"trainer.exp_dir={root / 'exp'}",
+        train or f"data.train={root / 'train.jsonl'}", f"data.dev={root / 'dev.jsonl'}",
+        f"trainer.exp_dir={root / exp}",
         "features.sample_rate=8000", "features.n_mels=20", "model.hidden_size=16", "model.num_layers=1",
         "model.conv_channels=4", "model.input_dim=16", "trainer.progress_bar=false", "optim.warmup_steps=2",
         "data.max_batch_seconds=2.5", "data.num_buckets=2", "trainer.accelerator=cpu", "trainer.devices=2",
-        "trainer.strategy=ddp", "trainer.threads=1", f"trainer.max_epochs={epochs}",
+        "trainer.strategy=ddp", "trainer.threads=1", f"trainer.max_epochs={epochs}", "data.num_workers=1",
+        "data.shuffle_buffer=4", "data.cmvn_utterances=8",
     ]
     proc = subprocess.run([sys.executable, str(root / "run.py"), str(out), "resume" if resume else "fresh",
                            *overrides], capture_output=True, text=True, timeout=600)
@@ -111,6 +114,19 @@ def test_two_process_ddp_splits_each_epoch_and_the_dev_set_and_resumes(corpus):
     seen = [[u for b in r["train"]["2"] for u in b] for r in resumed]
     assert sorted(seen[0] + seen[1]) == train_ids
     assert load_bundle(exp / "model_last.pt").info["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_two_process_ddp_streams_disjoint_shards_with_equal_batch_counts(corpus):
+    write_shards(read_manifest(corpus / "train.jsonl"), corpus / "shards", max_shard_bytes=30_000)
+    assert len(read_index(corpus / "shards")[1]) >= 4
+    ranks, _ = _run(corpus, corpus / "run_stream", epochs=1, exp="exp_stream",
+                    train=f"data.train_shards={corpus / 'shards'}")
+    batches = [r["train"]["0"] for r in ranks]
+    assert len(batches[0]) == len(batches[1]) >= 1  # the planned count on both ranks
+    seen = [{u for b in part for u in b} for part in batches]
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    assert ranks[0]["val_loss"]["0"] == ranks[1]["val_loss"]["0"]
 
 
 def test_only_rank_zero_exports_model_files(tmp_path):
