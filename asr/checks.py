@@ -55,6 +55,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "features.n_fft": _between(0, limits.MAX_FFT, " (0 = from the window)"),
     "features.f_min": _between(0, limits.MAX_SAMPLE_RATE),
     "features.f_max": _between(0, limits.MAX_SAMPLE_RATE, " (0 = Nyquist)"),
+    "features.floor_db": _between(0, 200, " (0 = a fixed floor)"),
     "specaugment.freq_masks": _between(0, 1000),
     "specaugment.freq_width": _between(0, limits.MAX_MODEL_WIDTH),
     "specaugment.time_masks": _between(0, 1000),

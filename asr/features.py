@@ -17,6 +17,11 @@ class FeatureConfig:
     n_fft: int = 0  # 0: the next power of two above the window
     f_min: float = 20.0
     f_max: float = 0.0  # 0: Nyquist
+    # 0: log(mel + 1e-6), a fixed floor, so a quiet recording loses its soft sounds under it (FSDD's
+    # quietest speaker sits 25 dB below the loudest, recipes/fsdd/RESULTS.md). > 0: the floor sits this many
+    # dB below the utterance's loudest mel bin, so the features of a*x are those of x shifted by log(a^2)
+    # and the utterance mean removes even that.
+    floor_db: float = 0.0
 
     @property
     def win_length(self) -> int:
@@ -75,7 +80,17 @@ class LogMel(torch.nn.Module):
         if short > 0:
             waveform = torch.nn.functional.pad(waveform, (0, short))
         mel = self.melspec(waveform)
-        return torch.log(mel + 1e-6).transpose(-1, -2)
+        return torch.log(mel + mel_floor(mel, self.config.floor_db)).transpose(-1, -2)
+
+
+def mel_floor(mel: torch.Tensor, floor_db: float) -> torch.Tensor | float:
+    """What is added to mel power (..., bins, frames) before the log: a constant, or per utterance relative."""
+    if floor_db <= 0:
+        return 1e-6
+    # Padding in a batch has zero power, so the maximum is the utterance's own; digital silence keeps a
+    # tiny absolute floor so the log stays finite.
+    loudest = mel.amax(dim=(-2, -1), keepdim=True)
+    return (loudest * 10 ** (-floor_db / 10)).clamp_min(1e-10)
 
 
 @dataclass

@@ -1,3 +1,5 @@
+import math
+
 import librosa
 import numpy as np
 import torch
@@ -79,3 +81,26 @@ def test_model_files_written_with_the_removed_dither_setting_still_load(tmp_path
     payload["meta"] = json.dumps(meta)
     torch.save(payload, path)
     assert load_bundle(path).features == config
+
+
+def test_relative_floor_makes_features_independent_of_recording_level():
+    """With features.floor_db the log-mel of a quiet copy is the loud one's shifted by log(gain^2) everywhere,
+    soft frames included; the fixed 1e-6 floor flattens the quiet copy's soft frames instead."""
+    torch.manual_seed(0)
+    t = torch.arange(16000) / 16000
+    loud = 0.5 * torch.sin(2 * torch.pi * 440 * t) * (t < 0.5) + 1e-3 * torch.randn(16000)
+    gain = 10 ** (-30 / 20)  # 30 dB quieter
+    shift = math.log(gain**2)
+    relative = LogMel(FeatureConfig(sample_rate=16000, n_mels=40, floor_db=60))
+    assert torch.allclose(relative(gain * loud), relative(loud) + shift, atol=1e-3)
+    fixed = LogMel(FeatureConfig(sample_rate=16000, n_mels=40))
+    assert (fixed(gain * loud) - fixed(loud) - shift).abs().max() > 1.0
+
+
+def test_relative_floor_is_per_utterance_in_a_batch():
+    """In a padded batch each row's floor comes from its own loudest bin, not the batch's."""
+    quiet, loud = 0.01 * torch.randn(8000), torch.randn(8000)
+    logmel = LogMel(FeatureConfig(sample_rate=16000, n_mels=40, floor_db=40))
+    batch = logmel(torch.stack([quiet, loud]))
+    assert torch.allclose(batch[0], logmel(quiet), atol=1e-4)
+    assert torch.allclose(batch[1], logmel(loud), atol=1e-4)
