@@ -9,12 +9,19 @@ own and the backward one sees every sequence reversed within its own length: pad
 valid frames in both directions and never reaches a valid output.
 
 The parameters stay those of the ``nn.RNN``/``nn.LSTM``/``nn.GRU`` module, so model files are unchanged.
+
+On CUDA the dense per-direction calls are the wrong choice: cuDNN wants the module's weights as one flat
+buffer and warns ("RNN module weights are not part of single contiguous chunk of memory") and re-packs them
+at every call when handed separate tensors. There the module's own fused call runs on a packed sequence,
+which cuDNN handles natively (``fused=True``; the default follows the input's device). Both paths give the
+same outputs (tests/unit/test_recurrent_paths.py runs the packed one on the CPU).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from asr.model.masking import length_mask
 
@@ -46,13 +53,24 @@ def _one_direction(rnn: nn.RNNBase, x: torch.Tensor, layer: int, suffix: str) ->
     return _kernel(rnn)(x, hx, params, rnn.bias, 1, 0.0, rnn.training, False, True)[0]
 
 
-def run_recurrent(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def run_packed(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The module's own fused call on a packed sequence (cuDNN on CUDA); padding frames of the output are 0."""
+    # pack_padded_sequence refuses empty sequences: one runs a single step, zeroed by the mask afterwards.
+    packed = pack_padded_sequence(x, lengths.cpu().clamp_min(1), batch_first=True, enforce_sorted=False)
+    out = pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+    return out * length_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1)
+
+
+def run_recurrent(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, fused: bool | None = None) -> torch.Tensor:
     """Outputs of a batch-first ``rnn`` for padded input ``x`` (batch, time, features); padding frames are 0.
 
     Equal, up to float rounding, to running every sequence alone; ``lengths`` holds the valid steps.
+    ``fused``: the module's packed call (default on CUDA) instead of the dense per-direction one (the CPU's).
     """
     if not rnn.batch_first or getattr(rnn, "proj_size", 0):
         raise ValueError("run_recurrent needs a batch_first module without projections")
+    if fused if fused is not None else x.is_cuda:
+        return run_packed(rnn, x, lengths)
     mask = length_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1)
     for layer in range(rnn.num_layers):
         outputs = [_one_direction(rnn, x, layer, "")]
