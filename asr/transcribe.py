@@ -136,7 +136,8 @@ class Transcriber:
 
         def flush() -> None:
             nonlocal seconds
-            hyps = self.transcribe_features([self.logmel(samples) for _, samples, _ in pending])
+            with torch.no_grad():  # only here: a no_grad held across the yields would leak into the caller
+                hyps = self.transcribe_features([self.logmel(samples) for _, samples, _ in pending])
             for (i, _, start), hyp in zip(pending, hyps):
                 parts.setdefault(i, []).append((hyp, start))
             pending.clear()
@@ -148,23 +149,22 @@ class Transcriber:
                 yield _join(parts.pop(next_out, []))
                 next_out += 1
 
-        with torch.no_grad():
-            for i, item in enumerate(inputs):
-                try:
-                    for samples, start in self._segments(item, i, sample_rate):
-                        pending.append((i, samples, start))
-                        seconds += samples.numel() / self.sample_rate
-                        if seconds >= self.max_batch_seconds:
-                            flush()
-                            yield from ready()
-                except AsrError:
-                    del pending[next((k for k, p in enumerate(pending) if p[0] == i), len(pending)):]
-                    flush()
-                    yield from ready()
-                    raise
-                finished = i
-            flush()
-            yield from ready()
+        for i, item in enumerate(inputs):
+            try:
+                for samples, start in self._segments(item, i, sample_rate):
+                    pending.append((i, samples, start))
+                    seconds += samples.numel() / self.sample_rate
+                    if seconds >= self.max_batch_seconds:
+                        flush()
+                        yield from ready()
+            except AsrError:
+                del pending[next((k for k, p in enumerate(pending) if p[0] == i), len(pending)):]
+                flush()
+                yield from ready()
+                raise
+            finished = i
+        flush()
+        yield from ready()
 
     def _segments(self, item, index: int, sample_rate: int | None) -> Iterator[Segment]:
         rate = self.sample_rate

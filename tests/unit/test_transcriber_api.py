@@ -111,3 +111,11 @@ def test_arrays_that_cannot_be_audio_are_one_clear_error(bundle, item, rate, mes
     with pytest.raises(AudioError) as info:
         Transcriber(bundle).transcribe(item, sample_rate=rate)
     assert str(info.value) == message
+
+
+def test_iterating_leaves_the_callers_gradient_mode_alone(bundle):
+    results = Transcriber(bundle, max_batch_seconds=0.5).transcribe_iter([noise(1.0, k) for k in range(3)],
+                                                                          sample_rate=RATE)
+    next(results)
+    assert torch.is_grad_enabled()  # the generator is suspended mid-way: the caller may be training
+    assert len(list(results)) == 2
