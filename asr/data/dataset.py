@@ -67,7 +67,15 @@ def extract_features(
             except Exception:  # a damaged cache is recomputed, never trusted
                 log.warning("ignoring unreadable feature cache %s", cache_file)
     logmel = LogMel(config).eval()
-    feats = [utterance_features(u, logmel, speed) for u in utterances]
+    # One utterance's log-mel is too small an operation to split over threads: with other work on the cores,
+    # OpenMP threads spin waiting for each other and extraction ran 10x slower on 2 threads than on one
+    # (tools/bench/results/features.md). Training's thread count is restored afterwards.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        feats = [utterance_features(u, logmel, speed) for u in utterances]
+    finally:
+        torch.set_num_threads(threads)
     if cache_file is not None:
         with atomic_write(cache_file, "wb") as handle:
             torch.save(feats, handle)
