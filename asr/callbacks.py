@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from asr.average import write_average
 from asr.checkpoint import save_bundle
 from asr.data.dataset import Batch
 from asr.io_utils import atomic_write
+from asr.threads import auto_threads, usable_cores
 
 log = logging.getLogger("asr.train")
 
@@ -134,3 +136,17 @@ class EpochSummary(Callback):
                  if k in metrics]
         log.info("epoch %d/%d (%.0fs): %s", trainer.current_epoch, trainer.max_epochs - 1,
                  time.perf_counter() - self._t0, ", ".join(parts))
+
+
+class LoadAwareThreads(Callback):
+    """``trainer.threads: 0``: at each epoch's start, torch's threads fit to the cores other processes leave free
+    (asr/threads.py: more threads than free cores made OpenMP spin and training many times slower)."""
+
+    def on_train_epoch_start(self, trainer, task) -> None:
+        current = torch.get_num_threads()
+        threads = auto_threads(own=current)
+        if threads != current:
+            torch.set_num_threads(threads)
+            if trainer.is_global_zero:
+                log.info("epoch %d: %d torch threads (was %d): load average %.1f on %d usable cores",
+                         trainer.current_epoch, threads, current, os.getloadavg()[0], usable_cores())

@@ -72,7 +72,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "optim.min_lr_ratio": (lambda x: 0 <= x <= 1, "in [0, 1]"),
     "optim.grad_clip": (lambda x: x >= 0, ">= 0 (0 = off)"),
     "trainer.max_epochs": _AT_LEAST_1,
-    "trainer.threads": _between(0, 4096, " (0 = all cores)"),
+    "trainer.threads": _between(0, 4096, " (0 = automatic)"),
     "trainer.num_nodes": _between(1, 100_000),
     "trainer.accumulate_grad_batches": _between(1, 100_000),
     "trainer.seed": _between(0, 2**32 - 1),

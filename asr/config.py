@@ -42,7 +42,7 @@ class TrainerConfig:
     exp_dir: str = "exp/default"
     max_epochs: int = 30
     seed: int = 0
-    threads: int = 0  # torch intra-op threads; 0 = all cores
+    threads: int = 0  # torch intra-op threads; 0 = the usable cores less the load of other processes, per epoch
     flush_denormal: bool = True  # CPU: treat denormal floats as zero (they take a slow path on x86)
     accelerator: str = "auto"  # Lightning's: auto, cpu, gpu, cuda, mps, ...
     devices: str = "auto"  # per node: a count ("2"), GPU indices ("0,1") or auto

@@ -10,7 +10,6 @@ import inspect
 import json
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from asr.callbacks import AtomicCheckpointIO, EpochSummary, ExportModel, ThroughputMeter
+from asr.callbacks import AtomicCheckpointIO, EpochSummary, ExportModel, LoadAwareThreads, ThroughputMeter
 from asr.checkpoint import AsrBundle, check_training_checkpoint
 from asr.config import TrainConfig, to_dict
 from asr.data.datamodule import AsrDataModule
@@ -35,6 +34,7 @@ from asr.finetune import init_model, load_init
 from asr.io_utils import atomic_write
 from asr.metrics import error_report
 from asr.model import CtcModel
+from asr.threads import auto_threads
 
 log = logging.getLogger("asr.train")
 
@@ -199,13 +199,8 @@ def on_terminal() -> bool:
 
 
 def set_threads(threads: int, flush_denormal: bool = True) -> None:
-    if threads > 0:
-        torch.set_num_threads(threads)
-    else:
-        # The cores this process may run on (taskset, cgroup cpusets), not all the machine has: more threads
-        # than cores makes OpenMP threads wait on each other.
-        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        torch.set_num_threads(usable or 1)
+    # 0: the usable cores less the load of other processes (asr/threads.py; LoadAwareThreads re-checks per epoch)
+    torch.set_num_threads(threads if threads > 0 else auto_threads())
     # Denormal floats (tiny activations and gradients early in training) take a slow path on x86 CPUs;
     # flushing them to zero costs no accuracy.
     torch.set_flush_denormal(flush_denormal)
@@ -270,6 +265,8 @@ def train(config: TrainConfig, resume: bool = False, callbacks: list[Callback] |
         ExportModel(exp_dir, bundle_for, metric, config.trainer.average_last),
         ThroughputMeter(config.features.hop_length / config.features.sample_rate),
     ]
+    if config.trainer.threads <= 0:
+        callbacks.append(LoadAwareThreads())
     # A progress bar only where a person watches: redirected to a file it is thousands of lines of updates.
     progress_bar = config.trainer.progress_bar and on_terminal()
     if not progress_bar:
