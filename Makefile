@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean browser
+.PHONY: setup demo test lint clean browser bench
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then echo "chromium: $$(command -v chromium)"; \
 	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		chromium chromium-driver fonts-dejavu-core >/dev/null && echo "installed chromium, chromium-driver"; fi
+
+# Every benchmark this machine can run (under 15 minutes), tables in tools/bench/results/ (suite.md: the ratios).
+# Measurements, never a test: it exits 0 whatever the numbers. Niced, so it yields to other work.
+bench: setup
+	nice -n 5 $(PY) tools/bench/run_all.py
 
 lint: setup
 	$(VENV)/bin/ruff check asr tests tools
