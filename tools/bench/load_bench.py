@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bare_step import bare_step_times  # noqa: E402
 from common import RESULTS, finish, header, machine  # noqa: E402
 
 BATCH, FRAMES = 5, 400
@@ -30,30 +31,14 @@ BATCH, FRAMES = 5, 400
 def worker(threads: int, steps: int) -> None:
     import torch
 
-    from asr.model import CtcModel, ModelConfig
+    from asr.model import ModelConfig
     from asr.threads import auto_threads
 
     chosen = threads or auto_threads()
     torch.set_num_threads(chosen)
     torch.set_flush_denormal(True)
-    torch.manual_seed(0)
-    model = CtcModel(ModelConfig(cell="lstm", hidden_size=256, num_layers=3, dropout=0.2, subsampling=4), 80, 30)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    ctc = torch.nn.CTCLoss(zero_infinity=True, reduction="sum")
-    feats = torch.randn(BATCH, FRAMES, 80)
-    lengths = torch.linspace(FRAMES, int(FRAMES * 0.8), BATCH).long()
-    targets = torch.randint(1, 30, (BATCH, FRAMES // 12))
-    target_lengths = torch.full((BATCH,), FRAMES // 12)
-    times = []
-    for _ in range(steps + 1):
-        start = time.perf_counter()
-        log_probs, out_lengths = model(feats, lengths)
-        loss = ctc(log_probs.transpose(0, 1), targets, out_lengths, target_lengths) / BATCH
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        times.append(time.perf_counter() - start)
-    audio = float(lengths.sum()) / 100
+    config = ModelConfig(cell="lstm", hidden_size=256, num_layers=3, dropout=0.2, subsampling=4)
+    times, audio = bare_step_times(config, BATCH, FRAMES, steps + 1)
     print(json.dumps({"threads": chosen, "speed": audio / min(times[1:]), "step_s": times}), flush=True)
 
 

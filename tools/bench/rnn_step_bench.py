@@ -16,14 +16,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import time
+import sys
 from pathlib import Path
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from asr.model import CtcModel, ModelConfig
+from asr.model import ModelConfig
 from asr.model import encoder as encoder_module
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bare_step import bare_step_times  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rnn_step.md"
 SHAPES = [(5, 400), (15, 400), (3, 1200)]  # (utterances, frames of 10 ms): 20 s, 60 s and 36 s batches
@@ -35,28 +38,12 @@ def _packed(rnn, x, lengths):
 
 
 def step_seconds(cell: str, batch: int, frames: int, runner: str, steps: int, hidden: int, layers: int) -> float:
-    torch.manual_seed(0)
     config = ModelConfig(cell=cell, hidden_size=hidden, num_layers=layers, dropout=0.2, subsampling=4)
-    model = CtcModel(config, n_mels=80, vocab_size=30).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    ctc = torch.nn.CTCLoss(zero_infinity=True, reduction="sum")
-    feats = torch.randn(batch, frames, 80)
-    lengths = torch.linspace(frames, int(frames * 0.8), batch).long()
-    targets = torch.randint(1, 30, (batch, frames // 12))
-    target_lengths = torch.full((batch,), frames // 12)
     original = encoder_module.run_recurrent
     if runner == "packed":
         encoder_module.run_recurrent = _packed
     try:
-        times = []
-        for _ in range(steps + 2):
-            start = time.perf_counter()
-            log_probs, out_lengths = model(feats, lengths)
-            loss = ctc(log_probs.transpose(0, 1), targets, out_lengths, target_lengths) / batch
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            times.append(time.perf_counter() - start)
+        times, _ = bare_step_times(config, batch, frames, steps + 2)
     finally:
         encoder_module.run_recurrent = original
     return sorted(times[2:])[len(times[2:]) // 2]  # median after two warm-up steps
