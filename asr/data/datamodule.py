@@ -18,13 +18,13 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from asr.data.dataset import FeatureDataset, collate, ctc_min_frames, extract_features
+from asr.data.dataset import FeatureDataset, collate, extract_features, labels_fit, skip_reason
 from asr.data.manifest import Utterance, read_manifest
 from asr.data.sampler import DurationBucketSampler
 from asr.data.shards import iter_shard, read_index, read_metadata
 from asr.data.stream import ShardStream, StreamSettings, examples, planned_batches
 from asr.errors import ConfigError
-from asr.features import FeatureConfig, compute_cmvn, subsampled_length
+from asr.features import FeatureConfig, compute_cmvn
 from asr.text import NormalizerConfig, TextNormalizer
 from asr.units import TokenizerConfig, build_tokenizer, count_unknown
 
@@ -171,17 +171,12 @@ class AsrDataModule(L.LightningDataModule):
             log.warning("%s: characters (or words) the tokenizer cannot encode (utterances holding them are "
                         "skipped): %s", name, ", ".join(f"{c!r} x{n}" for c, n in unknown.most_common(20)))
         for utt, f, text in zip(utts, feats, normalised):
-            if not text:
-                self._skip(f"{name}_empty_text")
-                continue
-            if self.tokenizer.unknown(text):
-                self._skip(f"{name}_unknown_chars")
-                continue
-            if max_duration and utt.duration > max_duration:
-                self._skip(f"{name}_too_long")
+            reason = skip_reason(text, utt.duration, self.tokenizer, max_duration)
+            if reason:
+                self._skip(f"{name}_{reason}")
                 continue
             target = self.tokenizer.encode(text)
-            if ctc_min_frames(target) > subsampled_length(f.shape[0], self.subsampling):
+            if not labels_fit(target, f.shape[0], self.subsampling):
                 self._skip(f"{name}_labels_exceed_frames")
                 continue
             ids.append(utt.id)

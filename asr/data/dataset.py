@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from asr.audio import audio_info, change_speed, load_audio
 from asr.data.manifest import Utterance
 from asr.errors import AsrError, AudioError
-from asr.features import FeatureConfig, LogMel
+from asr.features import FeatureConfig, LogMel, subsampled_length
 from asr.io_utils import atomic_write
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,23 @@ def extract_features(
 def ctc_min_frames(target: list[int]) -> int:
     """Frames CTC needs for a label sequence: one per label plus a blank between repeated labels."""
     return len(target) + sum(1 for a, b in zip(target, target[1:]) if a == b)
+
+
+def skip_reason(text: str, duration: float, tokenizer, max_duration: float | None) -> str | None:
+    """Why a normalised transcript and its duration cannot be trained on (``None``: keep it). The manifest path
+    (asr.data.datamodule) and the shard stream (asr.data.stream) filter alike through this and labels_fit."""
+    if not text:
+        return "empty_text"
+    if tokenizer.unknown(text):
+        return "unknown_chars"
+    if max_duration and duration > max_duration:
+        return "too_long"
+    return None
+
+
+def labels_fit(target: list[int], frames: int, subsampling: int) -> bool:
+    """Whether CTC can align ``target`` to ``frames`` feature frames after the front end's subsampling."""
+    return ctc_min_frames(target) <= subsampled_length(frames, subsampling)
 
 
 @dataclass

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from asr.data.dataset import Example, collate, ctc_min_frames
+from asr.data.dataset import Example, collate, labels_fit, skip_reason
 from asr.data.shards import ShardSample, decode_sample, iter_shard
-from asr.features import FeatureConfig, LogMel, subsampled_length
+from asr.features import FeatureConfig, LogMel
 
 
 @dataclass
@@ -49,14 +49,12 @@ def examples(samples: Iterator[ShardSample], settings: StreamSettings) -> Iterat
     logmel = LogMel(settings.feature_config).eval()
     for sample in samples:
         text = settings.normalizer(sample.text)
-        if not text or settings.tokenizer.unknown(text):
-            continue
-        if settings.max_duration and sample.duration > settings.max_duration:
+        if skip_reason(text, sample.duration, settings.tokenizer, settings.max_duration):
             continue
         with torch.no_grad():
             feats = logmel(decode_sample(sample, settings.feature_config.sample_rate))
         target = settings.tokenizer.encode(text)
-        if ctc_min_frames(target) > subsampled_length(feats.shape[0], settings.subsampling):
+        if not labels_fit(target, feats.shape[0], settings.subsampling):
             continue
         yield Example(sample.id, feats, torch.tensor(target, dtype=torch.long), text)
 

@@ -12,7 +12,7 @@ import torch
 
 from asr.checkpoint import load_bundle
 from asr.config import load_config
-from asr.data.datamodule import ctc_min_frames
+from asr.data.dataset import ctc_min_frames
 from asr.data.manifest import Utterance, read_manifest, write_manifest
 from asr.errors import ConfigError
 from asr.train import lr_lambda, prepare_data, train
