@@ -6,7 +6,7 @@ import logging
 import os
 
 from asr.audio import audio_info
-from asr.errors import AudioError
+from asr.errors import AudioError, ManifestError
 
 log = logging.getLogger("asr.data")
 
@@ -32,8 +32,6 @@ def unique_id(base: str, taken: set[str]) -> str:
 
 def finish_import(path, utterances: list, skipped: list[str], unit: str = "utterances") -> list:
     """Log the entries skipped for missing or unreadable audio; an error if nothing usable is left."""
-    from asr.errors import ManifestError
-
     if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         log.warning("%s: %d %s skipped: audio missing or unreadable (%s)", path, len(skipped), unit, shown)
