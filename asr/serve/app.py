@@ -113,7 +113,31 @@ async def receive_upload(request: Request, path: Path, limit: int) -> tuple[str,
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+class InFlightCap:
+    """ASGI wrapper: past ``cap`` HTTP requests under way, answer 503 (JSON, Retry-After) before reading a byte.
+
+    uvicorn's own ``limit_concurrency`` answers a plain-text 503, which clients reading our JSON errors cannot
+    parse, so this cap sits in front of it and uvicorn's stays a last resort further out."""
+
+    def __init__(self, app: Callable, cap: int):
+        self.app, self.cap, self.in_flight = app, cap, 0
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.cap:
+            await _error(503, f"server busy: {self.cap} requests under way; try again shortly")(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 def create_app(service: TranscriptionService) -> FastAPI:
@@ -123,10 +147,7 @@ def create_app(service: TranscriptionService) -> FastAPI:
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
-        response = _error(exc.status, str(exc))
-        if exc.status == 503:
-            response.headers["Retry-After"] = "1"
-        return response
+        return _error(exc.status, str(exc))
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -37,7 +37,7 @@ def run(service: TranscriptionService, host: str = "127.0.0.1", port: int = 8000
     """Serve until interrupted (Ctrl-C or SIGTERM finish the requests under way, then stop)."""
     import uvicorn
 
-    from asr.serve.app import create_app
+    from asr.serve.app import InFlightCap, create_app
 
     # cores / slots torch threads per decode: K slots on K cores run side by side instead of fighting for all.
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // service.limits.slots))
@@ -48,10 +48,12 @@ def run(service: TranscriptionService, host: str = "127.0.0.1", port: int = 8000
         print(f"asr serve: warning: listening on {host}: anyone who can reach this machine can use the server "
               "(there is no authentication)", file=sys.stderr)
     limits = service.limits
-    # A connection cap in front of the queue: past it uvicorn answers 503 itself, so memory stays bounded
-    # however many clients connect.
-    config = uvicorn.Config(create_app(service), log_level="info", timeout_keep_alive=5,
-                            limit_concurrency=limits.slots + limits.max_waiting + 16)
+    # Caps in front of the queue, so memory stays bounded however many clients connect: requests past
+    # slots + waiting + 16 (room for health and page requests) get our JSON 503; connections past twice
+    # that get uvicorn's plain one.
+    cap = limits.slots + limits.max_waiting + 16
+    config = uvicorn.Config(InFlightCap(create_app(service), cap), log_level="info", timeout_keep_alive=5,
+                            limit_concurrency=2 * cap)
     print(f"serving {service.model_path.name} on http://{shown}:{bound[1]}/ ({limits.slots} decodes at once, "
           f"{limits.max_waiting} waiting at most, {limits.max_request_bytes / 2**20:.1f} MiB and "
           f"{limits.max_audio_seconds:g} s of audio per request)", flush=True)

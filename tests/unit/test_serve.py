@@ -21,10 +21,12 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import soundfile as sf
+from fastapi.responses import JSONResponse
 from serve_support import demo_wavs, get_json, request, running_server, talkative_model, upload
 
 from asr.cli import main
 from asr.serve import ServeLimits, TranscriptionService
+from asr.serve.app import InFlightCap
 from asr.serve.service import Busy
 
 
@@ -214,20 +216,23 @@ def test_twenty_large_uploads_at_once_go_to_disk_not_memory(server):
 
 
 def test_past_the_slots_and_the_queue_requests_get_503_and_none_is_lost(files):
-    """One slot, no waiting room: of 20 requests sent at once, those that find the slot taken get 503 at once."""
+    """One slot, no waiting room: of 30 requests sent at once, those that find the slot taken get 503 at once.
+
+    30 is past the server's in-flight cap (1 + 0 + 16), so some 503s come from the cap, the rest from the
+    queue; every one must be our JSON error with Retry-After (uvicorn's own cap answers plain text)."""
     audio = np.concatenate([sf.read(w, dtype="float32")[0] for w in files.wavs] * 3)  # about 20 s: a slow decode
     long_wav = files.root / "twenty_seconds.wav"
     sf.write(long_wav, audio, 16000)
     with running_server(files.model, files.root / "one_slot", "--slots", "1", "--max-waiting", "0") as srv:
-        with ThreadPoolExecutor(20) as pool:
-            answers = list(pool.map(lambda i: upload(srv.url, long_wav.name, long_wav.read_bytes()), range(20)))
+        with ThreadPoolExecutor(30) as pool:
+            answers = list(pool.map(lambda i: upload(srv.url, long_wav.name, long_wav.read_bytes()), range(30)))
         statuses = [status for status, _, _ in answers]
-        assert statuses.count(200) >= 1 and statuses.count(503) >= 1 and statuses.count(200) + statuses.count(503) == 20
-        status, headers, body = next(answer for answer in answers if answer[0] == 503)
-        busy = json.loads(body)
-        assert headers["retry-after"] == "1"
-        assert busy["status"] == 503
-        assert busy["error"].startswith("server busy: 1 of 1 decode slots in use and 0 of 0 queue places taken")
+        assert statuses.count(200) >= 1 and statuses.count(503) >= 1 and statuses.count(200) + statuses.count(503) == 30
+        refusals = [(headers, json.loads(body)) for status, headers, body in answers if status == 503]
+        assert all(headers["retry-after"] == "1" and busy["status"] == 503 for headers, busy in refusals)
+        assert all(busy["error"].startswith("server busy: ") for _, busy in refusals)
+        assert any(busy["error"].startswith("server busy: 1 of 1 decode slots in use and 0 of 0 queue places taken")
+                   for _, busy in refusals)
         assert get_json(srv.url + "v1/health")[1]["served"] == statuses.count(200)
         assert list(srv.tmpdir.iterdir()) == []
 
@@ -307,3 +312,32 @@ def test_decoding_options_apply_to_every_request_n_best_included(files, capsys, 
         assert status == 200 and body.decode() == expected
         decoder = get_json(srv.url + "v1/model")[1]["decoder"]
         assert (decoder["kind"], decoder["beam_size"], decoder["nbest"]) == ("beam", 8, 3)
+
+
+def test_the_in_flight_cap_answers_json_503_without_calling_the_app():
+    """Past the cap the request never reaches the app and the client gets our JSON error, not plain text."""
+    called = []
+
+    async def app(scope, receive, send):
+        called.append(scope["path"])
+        await JSONResponse({"ok": True})(scope, receive, send)
+
+    async def exchange(capped, path):
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await capped({"type": "http", "method": "GET", "path": path, "headers": []}, receive, send)
+        return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+
+    status, headers, body = asyncio.run(exchange(InFlightCap(app, cap=0), "/v1/health"))
+    assert status == 503 and headers[b"retry-after"] == b"1" and called == []
+    assert json.loads(body) == {"error": "server busy: 0 requests under way; try again shortly", "status": 503}
+    capped = InFlightCap(app, cap=1)
+    assert asyncio.run(exchange(capped, "/v1/model"))[0] == 200 and called == ["/v1/model"]
+    assert capped.in_flight == 0  # released after the answer, so the next request is let in too
+    assert asyncio.run(exchange(capped, "/v1/model"))[0] == 200
