@@ -1,4 +1,5 @@
-"""``asr shard``: a prepared manifest written as tar shards for streaming training (asr/data/shards.py)."""
+"""``asr shard``: a prepared manifest written as tar shards for streaming training (asr/data/shards.py);
+``asr synth``: a synthetic pretraining corpus spoken by eSpeak NG from a text file (asr/data/corpora/synthetic.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,18 @@ def cmd_shard(args: argparse.Namespace) -> None:
           f"train with data.train_shards={args.output}")
 
 
+def cmd_synth(args: argparse.Namespace) -> None:
+    from asr.data.corpora.synthetic import generate_synthetic_corpus
+    from asr.data.manifest import read_manifest
+
+    t0 = time.perf_counter()
+    outputs = generate_synthetic_corpus(args.text, args.output, n_train=args.train, n_dev=args.dev,
+                                        voices=args.voices, seed=args.seed)
+    hours = sum(u.duration for u in read_manifest(outputs["train"])) / 3600
+    print(f"wrote {args.train} train ({hours:.2f} h) and {args.dev} dev utterances to {args.output} in "
+          f"{time.perf_counter() - t0:.0f}s: {outputs['train']}, {outputs['dev']}")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("shard", help="write a manifest's audio and transcripts as tar shards for streaming",
                        description="WebDataset-style tar shards (audio bytes + JSON metadata) plus index.json and "
@@ -32,3 +45,17 @@ def add_parser(sub) -> None:
     p.add_argument("--max-mb", type=opt.number(0.001, 1e6), default=256.0,
                    help="largest shard size in MiB (default 256)")
     p.set_defaults(func=cmd_shard)
+
+    p = sub.add_parser("synth", help="speak sentences from a text file with eSpeak NG: a synthetic pretraining corpus",
+                       description="Sentences (3-12 words, no digits) drawn at random from TEXT (plain or .gz, one "
+                       "per line), spoken one word at a time by eSpeak NG with random voice, rate, pitch, pauses and "
+                       "noise; FLAC audio plus train.jsonl and dev.jsonl. Pretrain on it, then fine-tune with "
+                       "asr train --init MODEL.")
+    p.add_argument("text", help="text file, one sentence per line (.gz read as gzip)")
+    p.add_argument("-o", "--output", required=True, help="folder to write audio/ and the manifests into")
+    p.add_argument("--train", type=opt.integer(1, 10**7), default=2000, help="training utterances (default 2000)")
+    p.add_argument("--dev", type=opt.integer(1, 10**6), default=100, help="dev utterances (default 100)")
+    p.add_argument("--voices", choices=("english", "accented", "both"), default="both",
+                   help="English voices, other languages' voices reading English (accented), or both (default)")
+    p.add_argument("--seed", type=opt.integer(0, 2**32 - 1), default=0, help="generator seed (default 0)")
+    p.set_defaults(func=cmd_synth)

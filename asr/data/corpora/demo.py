@@ -103,8 +103,9 @@ def _vocabulary() -> tuple[str, ...]:
 VOCABULARY: tuple[str, ...] = _vocabulary()
 """Every word a demo transcript can contain."""
 
-# Alone, eSpeak reads "close" as the adjective (s, not z); the commands need the verb.
-_PRONUNCIATIONS = {"close": "[[kl'oUz]]"}
+# Alone, eSpeak reads "close" as the adjective (s, not z), and "a" as the letter's name; the commands need
+# the verb, the sentences of the synthetic corpus (asr/data/corpora/synthetic.py) the unstressed article.
+_PRONUNCIATIONS = {"close": "[[kl'oUz]]", "a": "[[@]]"}
 
 # speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2

@@ -1,0 +1,109 @@
+"""The synthetic pretraining corpus: sentence filtering, sampling, the written corpus, the CLI, errors."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.cli import main
+from asr.data.corpora.synthetic import (
+    VOICE_SETS,
+    generate_synthetic_corpus,
+    sample_sentences,
+    sentence_words,
+)
+from asr.data.manifest import read_manifest
+from asr.errors import AsrError
+
+SENTENCES = [
+    "Hello, how are you doing today?",
+    "I need a table for 2 at 7:30.",  # digits: refused
+    "Can you find me a nice restaurant nearby",
+    "ok",  # too short
+    "What\u2019s the weather like in Paris tomorrow",
+    "Please book the cheapest flight to Boston.",
+    "I would like to rent a car for the weekend",
+    "Is there anything else I can help you with?",
+]
+USABLE = {
+    ("hello", "how", "are", "you", "doing", "today"),
+    ("can", "you", "find", "me", "a", "nice", "restaurant", "nearby"),
+    ("what's", "the", "weather", "like", "in", "paris", "tomorrow"),
+    ("please", "book", "the", "cheapest", "flight", "to", "boston"),
+    ("i", "would", "like", "to", "rent", "a", "car", "for", "the", "weekend"),
+    ("is", "there", "anything", "else", "i", "can", "help", "you", "with"),
+}
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("text") / "sentences.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(SENTENCES) + "\n")
+    return path
+
+
+def test_sentence_words_keeps_letter_sentences_and_refuses_digits_and_lengths():
+    words = ("what's", "the", "weather", "like", "in", "paris")
+    assert sentence_words("What\u2019s the weather like, in Paris?") == words
+    assert sentence_words("Book it for 2 people please") is None
+    assert sentence_words("yes please") is None  # 2 words
+    assert sentence_words(" ".join(["word"] * 13)) is None
+    assert sentence_words("caf\u00e9 au lait for me") is None  # letters outside a-z cannot be transcribed as spoken
+
+
+def test_sampling_draws_only_usable_sentences_reproducibly(text):
+    drawn = sample_sentences(text, 4, seed=1)
+    assert len(drawn) == 4 and len(set(drawn)) == 4 and set(drawn) <= USABLE
+    assert sample_sentences(text, 4, seed=1) == drawn
+    assert set(sample_sentences(text, 10, seed=0)) == USABLE  # asking for more returns every usable one
+    seeds = {tuple(sample_sentences(text, 2, seed=s)) for s in range(8)}
+    assert len(seeds) > 1  # the seed matters
+
+
+def test_the_corpus_speaks_its_transcripts_in_the_chosen_voices(text, tmp_path):
+    outputs = generate_synthetic_corpus(text, tmp_path / "a", n_train=3, n_dev=2, voices="accented", seed=5)
+    train, dev = read_manifest(outputs["train"]), read_manifest(outputs["dev"])
+    assert len(train) == 3 and len(dev) == 2
+    texts = [tuple(u.text.split()) for u in train + dev]
+    assert set(texts) <= USABLE and len(set(texts)) == 5  # dev sentences are not training sentences
+    for utt in train + dev:
+        assert utt.speaker in VOICE_SETS["accented"]
+        audio, rate = sf.read(utt.audio)
+        assert rate == 16000 and abs(len(audio) / rate - utt.duration) < 1e-3
+        # words of about 0.2-0.5 s each, with pauses and lead/trail silence
+        assert 0.15 * len(utt.text.split()) < utt.duration < 1.0 * len(utt.text.split()) + 1.0
+        assert np.abs(audio).max() > 0.1
+    again = generate_synthetic_corpus(text, tmp_path / "b", n_train=3, n_dev=2, voices="accented", seed=5)
+    for first, second in zip(read_manifest(outputs["train"]), read_manifest(again["train"])):
+        assert first.text == second.text and Path(first.audio).read_bytes() == Path(second.audio).read_bytes()
+
+
+def test_asking_for_more_sentences_than_the_text_has_is_one_clear_error(text, tmp_path):
+    with pytest.raises(AsrError, match="6 usable sentences, fewer than the 8 asked for"):
+        generate_synthetic_corpus(text, tmp_path, n_train=6, n_dev=2)
+    empty = tmp_path / "digits.txt"
+    empty.write_text("call me at 555 1234\n")
+    with pytest.raises(AsrError, match="digits.txt: no usable sentences"):
+        generate_synthetic_corpus(empty, tmp_path / "x", n_train=1)
+    with pytest.raises(AsrError, match="voices must be one of"):
+        generate_synthetic_corpus(text, tmp_path / "x", n_train=1, voices="martian")
+
+
+def test_cli_writes_the_corpus_and_names_bad_text_in_one_line(text, tmp_path, capsys):
+    args = ["synth", str(text), "-o", str(tmp_path / "c"), "--train", "2", "--dev", "1", "--voices", "english"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "wrote 2 train" in out and "1 dev utterances" in out
+    assert all(u.speaker in VOICE_SETS["english"] for u in read_manifest(tmp_path / "c" / "train.jsonl"))
+    bad = tmp_path / "bad.txt.gz"
+    bad.write_bytes(b"not gzip at all")
+    assert main(["synth", str(bad), "-o", str(tmp_path / "d"), "--train", "1"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("asr: error:") and "bad.txt.gz: cannot read the text" in err and "\n" not in err
+    assert main(["synth", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "e"), "--train", "1"]) != 0
+    assert "missing.txt: text file not found" in capsys.readouterr().err
