@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from asr.model import ModelConfig
 from asr.model import encoder as encoder_module
+from asr.model.recurrent import run_packed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bare_step import bare_step_times  # noqa: E402
@@ -32,16 +32,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "rnn_step.md"
 SHAPES = [(5, 400), (15, 400), (3, 1200)]  # (utterances, frames of 10 ms): 20 s, 60 s and 36 s batches
 
 
-def _packed(rnn, x, lengths):
-    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    return pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.shape[1])[0]
-
-
 def step_seconds(cell: str, batch: int, frames: int, runner: str, steps: int, hidden: int, layers: int) -> float:
     config = ModelConfig(cell=cell, hidden_size=hidden, num_layers=layers, dropout=0.2, subsampling=4)
     original = encoder_module.run_recurrent
     if runner == "packed":
-        encoder_module.run_recurrent = _packed
+        encoder_module.run_recurrent = run_packed
     try:
         times, _ = bare_step_times(config, batch, frames, steps + 2)
     finally:
