@@ -20,7 +20,7 @@ from asr.errors import ConfigError
 _POSITIONALS = {
     "prepare": ["demo"], "test": ["m.pt", "d.jsonl"], "transcribe": ["m.pt", "a.wav"],
     "lm build": ["t.txt", "-o", "o.arpa"], "lm tune": ["m.pt", "d.jsonl"], "lm mix": ["a.arpa", "b.arpa", "-o", "o"],
-    "serve": ["m.pt"], "shard": ["m.jsonl", "-o", "shards"],
+    "serve": ["m.pt"], "shard": ["m.jsonl", "-o", "shards"], "synth": ["t.txt", "-o", "synth"],
 }
 HUGE = "9" * 100_000
 
