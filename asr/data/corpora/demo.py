@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -444,6 +444,13 @@ class _EspeakProcess:
             raise AsrError(payload)
         return payload
 
+    def rendered(self, plans: Sequence[_Plan], render: _Renderer) -> Iterator[tuple[_Plan, np.ndarray, list]]:
+        """``(plan, int16 samples, word times)`` for each plan, synthesised _CHUNK plans per round trip."""
+        for first in range(0, len(plans), _CHUNK):
+            chunk = plans[first : first + _CHUNK]
+            for plan, clips in zip(chunk, self.run(chunk), strict=True):
+                yield (plan, *render(plan, clips))
+
     def close(self) -> None:
         if self._process.stdin:
             self._process.stdin.close()
@@ -554,22 +561,19 @@ def generate_demo_corpus(
     alignments: list[dict] = []
     with _EspeakProcess() as espeak:
         for split in _SPLITS:
-            for first in range(0, len(plans[split]), _CHUNK):
-                chunk = plans[split][first : first + _CHUNK]
-                for plan, clips in zip(chunk, espeak.run(chunk), strict=True):
-                    pcm, words = render(plan, clips)
-                    wav = wav_dir / f"{plan.utt_id}.wav"
-                    sf.write(str(wav), pcm, sample_rate, subtype="PCM_16")
-                    manifests[split].append(
-                        Utterance(
-                            id=plan.utt_id,
-                            audio=str(wav),
-                            duration=len(pcm) / sample_rate,
-                            text=plan.text,
-                            speaker=plan.voice,
-                        )
+            for plan, pcm, words in espeak.rendered(plans[split], render):
+                wav = wav_dir / f"{plan.utt_id}.wav"
+                sf.write(str(wav), pcm, sample_rate, subtype="PCM_16")
+                manifests[split].append(
+                    Utterance(
+                        id=plan.utt_id,
+                        audio=str(wav),
+                        duration=len(pcm) / sample_rate,
+                        text=plan.text,
+                        speaker=plan.voice,
                     )
-                    alignments.append({"id": plan.utt_id, "words": _words_json(words)})
+                )
+                alignments.append({"id": plan.utt_id, "words": _words_json(words)})
 
     outputs = {split: write_manifest(out_dir / f"{split}.jsonl", manifests[split]) for split in _SPLITS}
     outputs["alignments"] = out_dir / "alignments.jsonl"

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asr.data.corpora.demo import _CHUNK, TRAIN_VOICES, _EspeakProcess, _plan, _Renderer
+from asr.data.corpora.demo import TRAIN_VOICES, _EspeakProcess, _plan, _Renderer
 from asr.data.manifest import Utterance, write_manifest
 from asr.errors import AsrError
 
@@ -122,14 +122,10 @@ def generate_synthetic_corpus(
                 for k, words in enumerate(words_list)
             ]
             utts = []
-            for first in range(0, len(plans), _CHUNK):
-                chunk = plans[first : first + _CHUNK]
-                for plan, clips in zip(chunk, espeak.run(chunk), strict=True):
-                    pcm, _ = render(plan, clips)
-                    path = audio_dir / f"{plan.utt_id}.flac"
-                    sf.write(str(path), pcm, sample_rate, format="FLAC", subtype="PCM_16")
-                    utts.append(Utterance(id=plan.utt_id, audio=str(path), duration=len(pcm) / sample_rate,
-                                          text=plan.text, speaker=plan.voice))
+            for plan, pcm, _ in espeak.rendered(plans, render):
+                path = audio_dir / f"{plan.utt_id}.flac"
+                sf.write(str(path), pcm, sample_rate, format="FLAC", subtype="PCM_16")
+                utts.append(Utterance(id=plan.utt_id, audio=str(path), duration=len(pcm) / sample_rate,
+                                      text=plan.text, speaker=plan.voice))
             outputs[split] = write_manifest(out_dir / f"{split}.jsonl", utts)
     return outputs
-
