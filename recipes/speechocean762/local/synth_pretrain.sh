@@ -3,7 +3,9 @@
 # general-English LM) in English and accented voices; the character model of conf/speechocean762.yaml is
 # pretrained on it, then fine-tuned on speechocean762's train set with the recipe's own schedule, so its
 # per-epoch dev CER compares with the from-scratch run's at the same epoch and learning rate.
-# Usage (from recipes/speechocean762, after run.sh stage 1): local/synth_pretrain.sh [STAGE] [--finetune-args "..."]
+# Usage (from recipes/speechocean762, after run.sh stage 1): local/synth_pretrain.sh [STAGE ["key=value ..."]]
+# (the second argument: extra overrides for the fine-tuning run). RESULTS.md's run stopped pretraining after
+# epoch 4 of these 8 and fine-tuning after epoch 2 of 15.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:-1}
