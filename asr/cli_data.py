@@ -29,7 +29,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     t0 = time.perf_counter()
     outputs = generate_synthetic_corpus(args.text, args.output, n_train=args.train, n_dev=args.dev,
-                                        voices=args.voices, seed=args.seed)
+                                        voices=args.voices, seed=args.seed, sample_rate=args.sample_rate,
+                                        min_words=args.min_words, max_words=args.max_words)
     hours = sum(u.duration for u in read_manifest(outputs["train"])) / 3600
     print(f"wrote {args.train} train ({hours:.2f} h) and {args.dev} dev utterances to {args.output} in "
           f"{time.perf_counter() - t0:.0f}s: {outputs['train']}, {outputs['dev']}")
@@ -47,10 +48,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_shard)
 
     p = sub.add_parser("synth", help="speak sentences from a text file with eSpeak NG: a synthetic pretraining corpus",
-                       description="Sentences (3-12 words, no digits) drawn at random from TEXT (plain or .gz, one "
-                       "per line), spoken one word at a time by eSpeak NG with random voice, rate, pitch, pauses and "
-                       "noise; FLAC audio plus train.jsonl and dev.jsonl. Pretrain on it, then fine-tune with "
-                       "asr train --init MODEL.")
+                       description="Sentences (3-12 words by default, no digits) drawn at random from TEXT (plain "
+                       "or .gz, one per line), spoken one word at a time by eSpeak NG with random voice, rate, "
+                       "pitch, pauses and noise; FLAC audio plus train.jsonl and dev.jsonl. Pretrain on it, then "
+                       "fine-tune with asr train --init MODEL.")
     p.add_argument("text", help="text file, one sentence per line (.gz read as gzip)")
     p.add_argument("-o", "--output", required=True, help="folder to write audio/ and the manifests into")
     p.add_argument("--train", type=opt.integer(1, 10**7), default=2000, help="training utterances (default 2000)")
@@ -58,4 +59,8 @@ def add_parser(sub) -> None:
     p.add_argument("--voices", choices=("english", "accented", "both"), default="both",
                    help="English voices, other languages' voices reading English (accented), or both (default)")
     p.add_argument("--seed", type=opt.integer(0, 2**32 - 1), default=0, help="generator seed (default 0)")
+    p.add_argument("--min-words", type=opt.integer(1, 1000), default=3, help="shortest sentence kept (default 3)")
+    p.add_argument("--max-words", type=opt.integer(1, 1000), default=12, help="longest sentence kept (default 12)")
+    p.add_argument("--sample-rate", type=opt.integer(8000, 48000), default=16000,
+                   help="audio sample rate in Hz (default 16000; 8000 for 8 kHz corpora such as FSDD)")
     p.set_defaults(func=cmd_synth)

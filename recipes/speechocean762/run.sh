@@ -3,7 +3,9 @@
 # Stages: 0 download (only when --corpus does not exist), 1 manifests and the dev split into a tuning
 # half and a scoring half (by speaker), 2 LMs: a 3-gram from the train transcripts, a pruned 3-gram from
 # general English (../shared/corpora/text/sgd), their mixture (weight by perplexity on the tuning half),
-# perplexity and OOV on dev, 3 train (features are extracted and cached on the first run), 4 decode dev
+# perplexity and OOV on dev, 3 train: eSpeak speaks SGD sentences in English and accented voices (`asr synth`),
+# the model is pretrained on that for --pretrain-epochs epochs (0 skips it), then trained on `train` from the
+# pretrained weights (features are extracted and cached on the first run), 4 decode dev
 # with the model's own decoder, 5 print the score, 6 tune LM weight and word score on the tuning half,
 # score greedy and LM decoding on the scoring half.
 # --units char (default) trains characters; --units phone trains ARPAbet phone CTC with CMUdict (+ the corpus
@@ -11,7 +13,7 @@
 # CTC blank plateau within the budget, and the character BiLSTM's WER is below the phone BiGRU's (RESULTS.md).
 # Usage: recipes/speechocean762/run.sh [--stage N] [--stop-stage M] [--units phone|char] [--corpus DIR]
 #        [--config FILE] [--exp DIR] [--lm-text FILE] [--lm-weights a,b,...] [--word-scores a,b,...]
-#        [--train-args "key=value ..."]
+#        [--train-args "key=value ..."] [--pretrain-epochs N]
 cd "$(dirname "$0")"
 corpus=../../../shared/corpora/speechocean762
 lm_text=../../../shared/corpora/text/sgd/sentences.txt.gz
@@ -21,6 +23,9 @@ exp=
 lm_weights=0.5,1,1.5,2,3
 word_scores=-1,0,1,2
 train_args=
+# Synthetic pretraining: 3,000 + 100 sentences (about 2.9 h), 5 epochs (RESULTS.md, third and fourth sessions).
+pretrain_epochs=5
+synth_train=3000
 stage=0
 stop_stage=100
 source ../common.sh
@@ -48,14 +53,26 @@ if run_stage 2; then
   asr lm mix exp/lm/train3.arpa exp/lm/general3.arpa --tune data/dev_tune.jsonl -o exp/lm/mix3.arpa
   asr lm eval exp/lm/train3.arpa exp/lm/general3.arpa exp/lm/mix3.arpa data/dev_eval.jsonl
 fi
+# The corpus lexicon gives pronunciations of training words CMUdict lacks (the model keeps only those).
+unit_args() { [ "$units" = phone ] && echo "tokenizer.lexicon=$corpus/resource/lexicon.txt" || true; }
 if run_stage 3; then
+  init_args=
+  if [ "$pretrain_epochs" -gt 0 ]; then
+    log "stage 3a: synthetic speech ($synth_train sentences) and $pretrain_epochs epochs of pretraining on it"
+    [ -f data/synth/train.jsonl ] || asr synth "$lm_text" -o data/synth --train "$synth_train" --dev 100 --voices both
+    # No speed perturbation: eSpeak's rates already vary. The same units as the real training (phone models
+    # spell the synthetic words through CMUdict + the corpus lexicon for training words).
+    # shellcheck disable=SC2046  # unit_args is a list of key=value words
+    asr train --config "$config" data.train=data/synth/train.jsonl data.dev=data/synth/dev.jsonl \
+      "data.speed_perturb=[]" trainer.max_epochs="$pretrain_epochs" trainer.average_last=0 \
+      trainer.exp_dir="$exp/pretrain" $(unit_args)
+    # CMVN from the real recordings: synthetic speech has other levels and spectra.
+    init_args="--init $exp/pretrain/model_best.pt trainer.init_cmvn=data"
+  fi
   log "stage 3: training ($units units)"
-  # The corpus lexicon gives pronunciations of training words CMUdict lacks (the model keeps only those).
-  unit_args=
-  [ "$units" = phone ] && unit_args="tokenizer.lexicon=$corpus/resource/lexicon.txt"
-  # shellcheck disable=SC2086  # unit_args and train_args are lists of key=value words
-  asr train --config "$config" data.train=data/train.jsonl data.dev=data/dev.jsonl trainer.exp_dir="$exp" \
-    $unit_args $train_args
+  # shellcheck disable=SC2086,SC2046  # init_args, unit_args and train_args are lists of words
+  asr train --config "$config" $init_args data.train=data/train.jsonl data.dev=data/dev.jsonl \
+    trainer.exp_dir="$exp" $(unit_args) $train_args
 fi
 if run_stage 4; then
   log "stage 4: decoding dev"

@@ -107,3 +107,23 @@ def test_cli_writes_the_corpus_and_names_bad_text_in_one_line(text, tmp_path, ca
     assert err.startswith("asr: error:") and "bad.txt.gz: cannot read the text" in err and "\n" not in err
     assert main(["synth", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "e"), "--train", "1"]) != 0
     assert "missing.txt: text file not found" in capsys.readouterr().err
+
+
+def test_one_word_transcripts_at_8_khz_for_digit_corpora(tmp_path):
+    # FSDD's recipe speaks its own one-word training transcripts: repeated lines are separate draws.
+    digits = tmp_path / "digits.txt"
+    digits.write_text("zero\nseven\nthe two\n" * 4)
+    assert sentence_words("zero", min_words=1, max_words=1) == ("zero",)
+    assert sentence_words("the two", min_words=1, max_words=1) is None
+    outputs = generate_synthetic_corpus(digits, tmp_path / "d", n_train=6, n_dev=2, sample_rate=8000,
+                                        min_words=1, max_words=1, voices="english")
+    utts = read_manifest(outputs["train"]) + read_manifest(outputs["dev"])
+    assert sorted(u.text for u in utts) == ["seven"] * 4 + ["zero"] * 4
+    for utt in utts:
+        audio, rate = sf.read(utt.audio)
+        assert rate == 8000 and abs(len(audio) / rate - utt.duration) < 1e-3 and utt.duration < 2.0
+    with pytest.raises(AsrError, match=r"need 1 <= min \(3\) <= max \(2\)"):
+        generate_synthetic_corpus(digits, tmp_path / "e", n_train=1, min_words=3, max_words=2)
+    assert main(["synth", str(digits), "-o", str(tmp_path / "f"), "--train", "1", "--dev", "1", "--min-words", "1",
+                 "--max-words", "1", "--sample-rate", "8000"]) == 0
+    assert sf.info(read_manifest(tmp_path / "f" / "train.jsonl")[0].audio).samplerate == 8000

@@ -10,8 +10,9 @@ Voices: the demo's English voices, plus eSpeak's voices for other languages read
 which gives accented English (Mandarin, Spanish, Hindi, Korean...: the first languages of non-native
 corpora such as speechocean762). Japanese is left out: it spells English words letter by letter.
 
-Sentences are kept when, after lower-casing and removing punctuation, they hold 3-12 words of letters and
-apostrophes only (no digits: eSpeak would read "7:30" its own way and the transcript would not say how).
+Sentences are kept when, after lower-casing and removing punctuation, they hold 3-12 words (by default;
+``min_words``/``max_words``: FSDD speaks its one-word training transcripts) of letters and apostrophes
+only (no digits: eSpeak would read "7:30" its own way and the transcript would not say how).
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ _WORD = re.compile(r"^[a-z]+(?:'[a-z]+)*$")
 _MAX_LINE = 2000  # characters; longer lines are not sentences
 
 
-def sentence_words(line: str) -> tuple[str, ...] | None:
+def sentence_words(line: str, min_words: int = MIN_WORDS, max_words: int = MAX_WORDS) -> tuple[str, ...] | None:
     """The words of one text line as they will be spoken and transcribed, or None when it is not usable."""
     if len(line) > _MAX_LINE:
         return None
     words = tuple(re.sub(r"[^\w' ]+", " ", line.lower().replace("\u2019", "'")).split())
     words = tuple(w.strip("'") for w in words)
-    if not MIN_WORDS <= len(words) <= MAX_WORDS or not all(_WORD.match(w) for w in words):
+    if not min_words <= len(words) <= max_words or not all(_WORD.match(w) for w in words):
         return None
     return words
 
@@ -62,14 +63,15 @@ def _lines(path: Path) -> Iterator[str]:
         raise AsrError(f"{path}: cannot read the text ({type(exc).__name__}: {exc})") from None
 
 
-def sample_sentences(path: str | os.PathLike, count: int, seed: int = 0) -> list[tuple[str, ...]]:
+def sample_sentences(path: str | os.PathLike, count: int, seed: int = 0, *, min_words: int = MIN_WORDS,
+                     max_words: int = MAX_WORDS) -> list[tuple[str, ...]]:
     """``count`` usable sentences drawn uniformly from the file (reservoir sampling: memory holds ``count``)."""
     path = Path(path)
     rng = np.random.default_rng(seed)
     chosen: list[tuple[str, ...]] = []
     seen = 0
     for line in _lines(path):
-        words = sentence_words(line)
+        words = sentence_words(line, min_words, max_words)
         if words is None:
             continue
         seen += 1
@@ -80,7 +82,7 @@ def sample_sentences(path: str | os.PathLike, count: int, seed: int = 0) -> list
             if slot < count:
                 chosen[slot] = words
     if not chosen:
-        raise AsrError(f"{path}: no usable sentences ({MIN_WORDS}-{MAX_WORDS} words of letters, no digits)")
+        raise AsrError(f"{path}: no usable sentences ({min_words}-{max_words} words of letters, no digits)")
     order = rng.permutation(len(chosen))  # the reservoir keeps file order near its start
     return [chosen[i] for i in order]
 
@@ -94,6 +96,8 @@ def generate_synthetic_corpus(
     voices: str = "both",
     sample_rate: int = 16000,
     seed: int = 0,
+    min_words: int = MIN_WORDS,
+    max_words: int = MAX_WORDS,
 ) -> dict[str, Path]:
     """Write ``audio/*.flac``, ``train.jsonl`` and ``dev.jsonl`` (disjoint sentences) to ``out_dir``.
 
@@ -104,7 +108,9 @@ def generate_synthetic_corpus(
     for name, count in (("n_train", n_train), ("n_dev", n_dev)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise AsrError(f"{name} must be a positive integer, got {count!r}")
-    sentences = sample_sentences(text, n_train + n_dev, seed)
+    if not 1 <= min_words <= max_words:
+        raise AsrError(f"words per sentence: need 1 <= min ({min_words}) <= max ({max_words})")
+    sentences = sample_sentences(text, n_train + n_dev, seed, min_words=min_words, max_words=max_words)
     if len(sentences) < n_train + n_dev:
         raise AsrError(f"{text}: {len(sentences)} usable sentences, fewer than the {n_train + n_dev} asked for")
     out_dir = Path(out_dir).absolute()
