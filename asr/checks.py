@@ -84,6 +84,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "decoder.beam_size": _between(1, limits.MAX_BEAM),
     "decoder.beam_size_token": _between(0, limits.MAX_VOCAB, " (0 = all)"),
     "decoder.beam_threshold": (lambda x: 0 < x <= 1e6, "in (0, 1e6]"),
+    "decoder.blank_skip": (lambda x: 0 < x <= 1, "in (0, 1] (1 = off)"),
     # Beyond these, scores overflow to infinity and the beam search returns nothing or nonsense.
     "decoder.lm_weight": _between(-1000, 1000),
     "decoder.word_score": _between(-1000, 1000),
@@ -91,6 +92,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "decoder.unk_score": (lambda x: x == -math.inf or -1000 <= x <= 1000, "in [-1000, 1000] or -inf"),
     "decoder.nbest": _between(1, limits.MAX_NBEST),
     "decoder.hotword_boost": _between(-1000, 1000),
+    "decoder.unk_prefix_score": _between(-1000, 0),
 }
 # Floats may be infinite only here (minus infinity: words outside the lexicon are never chosen).
 _INFINITE_OK = {"decoder.unk_score"}

@@ -46,6 +46,7 @@ class WordLmAdapter(CTCDecoderLM):
         word_score: float,
         lm_weight: float,
         word_list: list[str] | None = None,
+        unk_prefix_score: float = 0.0,
     ):
         CTCDecoderLM.__init__(self)
         self.arpa = arpa
@@ -64,6 +65,14 @@ class WordLmAdapter(CTCDecoderLM):
             for i in range(1, len(first) + 1):
                 share = hw.boost * i / len(first)
                 self.prefix_boost[first[:i]] = max(self.prefix_boost.get(first[:i], 0.0), share)
+        # Lexicon-free with an LM: every prefix of a word the LM or a hotword knows; a partial word leaving this
+        # set pays unk_prefix_score once (pre-divided by the weight, like the hotword boosts).
+        self.prefixes: set[str] | None = None
+        self.unk_prefix = unk_prefix_score / self.lm_weight
+        if word_list is None and arpa is not None and unk_prefix_score:
+            words = {w for w in arpa.vocab if w not in ("<s>", "</s>", "<unk>")}
+            words.update(w for hw in hotwords for w in hw.words)
+            self.prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
         # Enough history for the LM and for matching the longest hotword phrase.
         self.context_len = max(self.order - 1, max((len(h.words) for h in hotwords), default=1) - 1)
         # state -> (context words, partial word, prefix bonus already given, {token: (child, score)})
@@ -120,7 +129,10 @@ class WordLmAdapter(CTCDecoderLM):
         # and drops to zero (taking back what was given) the moment it cannot.
         target = self.prefix_boost.get(new_partial, 0.0)
         self.states.setdefault(child, (context, new_partial, target, {}))
-        return child, (target - given) / self.lm_weight
+        score = (target - given) / self.lm_weight
+        if self.prefixes is not None and new_partial not in self.prefixes and (not partial or partial in self.prefixes):
+            score += self.unk_prefix
+        return child, score
 
     def finish(self, state: CTCDecoderLMState) -> tuple[CTCDecoderLMState, float]:
         context, partial, given, _ = self.states[state]
@@ -133,6 +145,18 @@ class WordLmAdapter(CTCDecoderLM):
         child = state.child(-1)
         self.states.setdefault(child, (context, "", 0.0, {}))
         return child, score
+
+
+def blank_run_starts(log_probs: torch.Tensor, blank_id: int, blank_prob: float) -> torch.Tensor:
+    """Indices of the frames to decode: all but the second and later frames of each run of frames whose blank
+    probability exceeds ``blank_prob`` (1 keeps every frame). The first frame of a run stays, so a blank still
+    separates a repeated token ("l l" in "hello") and frame times map back through the returned indices."""
+    if blank_prob >= 1.0:
+        return torch.arange(log_probs.shape[0])
+    blank = log_probs[:, blank_id] > math.log(blank_prob)
+    repeat = torch.zeros_like(blank)
+    repeat[1:] = blank[1:] & blank[:-1]
+    return (~repeat).nonzero().squeeze(1)
 
 
 def check_lexicon_against_lm(lexicon: dict, lm_vocab: set[str], lexicon_path: str, lm_path: str) -> None:
@@ -203,8 +227,8 @@ class BeamDecoder:
             self.decoder = ctc_decoder(lexicon=str(lex_path), lm=lm, word_score=config.word_score,
                                        unk_score=config.unk_score, **common)
         else:
-            lm = WordLmAdapter(arpa, tokenizer, hotwords, config.word_score, config.lm_weight) \
-                if (arpa is not None or hotwords) else None
+            lm = WordLmAdapter(arpa, tokenizer, hotwords, config.word_score, config.lm_weight,
+                               unk_prefix_score=config.unk_prefix_score) if (arpa is not None or hotwords) else None
             self.decoder = ctc_decoder(lexicon=None, lm=lm, **common)
         self.lexicon = lexicon
         self._lm = lm
@@ -252,7 +276,9 @@ class BeamDecoder:
         return normalised
 
     def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis:
-        emissions = log_probs.detach().float().contiguous().cpu().unsqueeze(0)
+        log_probs = log_probs.detach().float().cpu()
+        kept = blank_run_starts(log_probs, self.tokenizer.blank_id, self.config.blank_skip)
+        emissions = log_probs[kept].contiguous().unsqueeze(0)
         results = self.decoder(emissions)[0]
         if not results or not math.isfinite(float(results[0].score)):
             # Say why a transcript is empty or meaningless instead of reporting success in silence.
@@ -267,8 +293,8 @@ class BeamDecoder:
         best = results[0]
         # flashlight's token path has a virtual silence before frame 0 and after the last frame, so
         # torchaudio's timesteps are one frame late; shift back and drop the virtual entries.
-        frames = log_probs.shape[0]
-        tokens = [(int(t), int(f) - 1) for t, f in zip(best.tokens.tolist(), best.timesteps.tolist())
+        frames = len(kept)
+        tokens = [(int(t), int(kept[f - 1])) for t, f in zip(best.tokens.tolist(), best.timesteps.tolist())
                   if 0 < f <= frames]
         words = words_from_tokens(tokens, log_probs, self.tokenizer, frame_shift)
         if best.words:

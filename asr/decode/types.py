@@ -35,6 +35,11 @@ class DecoderConfig:
     # faster than 0 on the demo dev set at the same WER: every candidate costs a Python LM call.
     beam_size_token: int = 8
     beam_threshold: float = 25.0
+    # Before the beam search, every run of frames whose blank probability exceeds this keeps only its first
+    # frame (1 = off). Such frames cannot start a surviving hypothesis, and one kept blank still separates
+    # repeated letters; CTC output is mostly such runs, so the search sees fewer frames
+    # (tools/bench/results/decode_*.md).
+    blank_skip: float = 0.999
     lm: str = ""  # word n-gram LM in ARPA format; "" = none
     # "" = lexicon-free (phone models: the model's training words, plus the LM's words when there is an LM);
     # a lexicon or word-list file; "lm" = the LM's vocabulary; "model" = the model's training words (phone models)
@@ -43,6 +48,10 @@ class DecoderConfig:
     word_score: float = 0.0
     sil_score: float = 0.0
     unk_score: float = float("-inf")  # lexicon decoding: score of words outside the lexicon
+    # Lexicon-free decoding with an LM: a partial word that starts no word of the LM (or hotword) costs this
+    # once, in final-score (natural log) units, as pyctcdecode's unk_score_offset does; 0 = off. Without it
+    # misspellings compete with real words at the LM's <unk> price (tools/bench/results/decode_*.md).
+    unk_prefix_score: float = -10.0
     nbest: int = 1
     # "word", "two words", "word:boost", or "@file" naming a file with one such entry per line
     hotwords: list[str] = field(default_factory=list)

@@ -21,7 +21,7 @@ units=char
 config=
 exp=
 lm_weights=0.5,1,1.5,2,3
-word_scores=-1,0,1,2
+word_scores=-2,-1,0,1,2
 train_args=
 # Synthetic pretraining: 3,000 + 100 sentences (about 2.9 h), 5 epochs (RESULTS.md, third and fourth sessions).
 pretrain_epochs=5

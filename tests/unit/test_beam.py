@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from asr.decode import DecoderConfig, build_decoder
+from asr.decode.beam import blank_run_starts
 from asr.decode.greedy import GreedyDecoder
 from asr.decode.hotwords import HotwordError, parse_hotword, read_hotwords
 from asr.decode.lexicon import read_lexicon
@@ -76,6 +77,27 @@ def test_beam_without_lm_agrees_with_greedy_on_clear_input():
     assert all(0 < w.confidence <= 1 for w in beam.words)
 
 
+def test_blank_runs_shrink_to_one_frame_and_change_neither_words_nor_times(arpa):
+    # Peaky CTC output: each letter one frame, long confident blank runs between (and one between the two l's).
+    symbols = ["<blank>"] * 6
+    for ch in "hello cat":
+        symbols += ["|" if ch == " " else ch] + ["<blank>"] * 5
+    scores = torch.zeros(len(symbols), len(TOK))
+    scores[torch.arange(len(symbols)), [TOK.symbols.index(s) for s in symbols]] = 12.0  # each frame sure of its symbol: p 0.99983
+    lp = scores.log_softmax(-1)
+    kept = blank_run_starts(lp, TOK.blank_id, 0.999)
+    assert len(kept) == 2 * len("hello cat") + 1 and kept[0] == 0 and kept[-1] == len(symbols) - 5
+    assert torch.equal(blank_run_starts(lp, TOK.blank_id, 1.0), torch.arange(len(symbols)))
+    assert len(blank_run_starts(lp, TOK.blank_id, 0.99999)) == len(symbols)  # no frame is that sure
+    greedy = GreedyDecoder(TOK).decode(lp, 0.04)
+    for extra in ({}, {"lm": arpa, "lm_weight": 1.0}, {"hotwords": ["cat:2"]}):
+        hyps = [build_decoder(DecoderConfig(kind="beam", blank_skip=p, **extra), TOK).decode(lp, 0.04)
+                for p in (0.999, 1.0)]
+        assert hyps[0].text == hyps[1].text == greedy.text == "hello cat"
+        assert [(w.start, w.end) for w in hyps[0].words] == [(w.start, w.end) for w in greedy.words]
+        assert [round(w.confidence, 6) for w in hyps[0].words] == [round(w.confidence, 6) for w in hyps[1].words]
+
+
 def test_lm_overrides_a_weak_acoustic_preference(arpa):
     lp = ambiguous_cat()
     assert build_decoder(DecoderConfig(kind="beam"), TOK).decode(lp, 0.04).text == "kat sat"
@@ -83,6 +105,20 @@ def test_lm_overrides_a_weak_acoustic_preference(arpa):
     assert with_lm.text == "cat sat"
     lexicon = build_decoder(DecoderConfig(kind="beam", lm=arpa, lexicon="lm", lm_weight=1.0), TOK)
     assert lexicon.decode(lp, 0.04).text == "cat sat"
+
+
+def test_lexicon_free_lm_decoding_charges_partial_words_that_start_no_lm_word(arpa):
+    # "cqt" is acoustically ahead of "cat" by more than the LM's <unk> price; only the prefix charge,
+    # paid when "cq" leaves every LM word, turns it back into the word.
+    lp = emissions([{"<blank>": 0.9}, {"c": 0.9}, {"<blank>": 0.9}, {"q": 0.8, "a": 0.15}, {"<blank>": 0.9}]
+                   + spelled("t sat")[1:])
+    free = DecoderConfig(kind="beam", lm=arpa, lm_weight=1.0, unk_prefix_score=0.0)
+    assert build_decoder(free, TOK).decode(lp, 0.04).text == "cqt sat"
+    charged = DecoderConfig(kind="beam", lm=arpa, lm_weight=1.0)
+    assert charged.unk_prefix_score < 0 and build_decoder(charged, TOK).decode(lp, 0.04).text == "cat sat"
+    # A hotword's prefixes are words too: the charge does not stop it.
+    hot = DecoderConfig(kind="beam", lm=arpa, lm_weight=1.0, hotwords=["cqt:2"])
+    assert build_decoder(hot, TOK).decode(lp, 0.04).text == "cqt sat"
 
 
 def test_hotword_wins_back_a_word_and_leaves_others_alone(arpa):

@@ -146,7 +146,9 @@ def write_results(path_md: Path, info: dict, rows: list[Row], grid: list[Row]) -
         "search (pyctcdecode: `beam_width`). RTF = decode seconds / audio seconds, on cached emissions; "
         "setup (decoder construction, LM loading) is not in it. Pruning differs: ours tries the "
         f"{DecoderConfig().beam_size_token or 'all'} best tokens per frame (beam_size_token) within beam_threshold "
-        f"{DecoderConfig().beam_threshold:g}; pyctcdecode's `decode()` skips tokens below log-prob -5 "
+        f"{DecoderConfig().beam_threshold:g}, after keeping one frame of each run of frames whose blank "
+        f"probability exceeds {DecoderConfig().blank_skip:g} (blank_skip; the \"every frame\" rows decode them "
+        "all); pyctcdecode's `decode()` skips tokens below log-prob -5 "
         "(token_min_logp), beams 10 below the best (beam_prune_logp) and beams that share the LM history "
         "(prune_history).", "",
         *table(rows), "",
@@ -220,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("ours: beam + LM, lexicon=lm", f"lm_weight {args.lm_weight}, word_score {args.word_score}",
          dataclasses.replace(with_lm, lexicon="lm")),
     ]
+    # Each beam search also with every frame decoded (blank_skip 1, the behaviour before blank skipping).
+    ours += [(f"{label} (every frame)", f"{settings}, blank_skip 1", dataclasses.replace(config, blank_skip=1.0))
+             for label, settings, config in ours if config.kind == "beam"]
     rows: list[Row] = []
     for label, settings, config in ours:
         start = time.perf_counter()
