@@ -46,11 +46,13 @@ if run_stage 1; then
   log "stage 1: manifests (held-out speaker: $held_out_speaker, dev speaker: $dev_speaker)"
   asr prepare fsdd "$corpus" -o data --held-out-speaker "$held_out_speaker" --dev-speaker "$dev_speaker"
 fi
+# Synthetic voices go into the select and speaker splits' training sets (see --synth above).
+with_synth() { [ "$synth" -gt 0 ] && [ "$1" != official ]; }
 if run_stage 2; then
   log "stage 2: word lists from the training manifests"
   for s in select speaker official; do
     python local/word_list.py data/${s}_train.jsonl -o data/lang/${s}_words.txt --transcripts data/lang/${s}_text.txt
-    if [ "$synth" -gt 0 ] && [ "$s" != official ]; then
+    if with_synth "$s"; then
       asr synth data/lang/${s}_text.txt -o data/synth_${s} --train "$synth" --dev 1 --min-words 1 --max-words 1 \
         --sample-rate 8000 --voices both
       python local/combine_manifests.py data/${s}_train.jsonl data/synth_${s}/train.jsonl -o data/${s}_train_synth.jsonl
@@ -64,7 +66,7 @@ for s in $splits; do
   if run_stage 3; then
     log "stage 3: training ($s split, $conf)"
     train=data/${s}_train.jsonl
-    [ "$synth" -gt 0 ] && [ "$s" != official ] && train=data/${s}_train_synth.jsonl
+    with_synth "$s" && train=data/${s}_train_synth.jsonl
     asr train --config "$conf" data.train="$train" data.dev=data/${s}_dev.jsonl \
       trainer.exp_dir="$exp"
   fi

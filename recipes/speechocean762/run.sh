@@ -59,11 +59,13 @@ if run_stage 3; then
   init_args=
   if [ "$pretrain_epochs" -gt 0 ]; then
     log "stage 3a: synthetic speech ($synth_train sentences) and $pretrain_epochs epochs of pretraining on it"
-    [ -f data/synth/train.jsonl ] || asr synth "$lm_text" -o data/synth --train "$synth_train" --dev 100 --voices both
+    # One folder per size, so a changed --synth-train never reuses a corpus of another size.
+    synth=data/synth_$synth_train
+    [ -f "$synth/train.jsonl" ] || asr synth "$lm_text" -o "$synth" --train "$synth_train" --dev 100 --voices both
     # No speed perturbation: eSpeak's rates already vary. The same units as the real training (phone models
     # spell the synthetic words through CMUdict + the corpus lexicon for training words).
     # shellcheck disable=SC2046  # unit_args is a list of key=value words
-    asr train --config "$config" data.train=data/synth/train.jsonl data.dev=data/synth/dev.jsonl \
+    asr train --config "$config" data.train="$synth/train.jsonl" data.dev="$synth/dev.jsonl" \
       "data.speed_perturb=[]" trainer.max_epochs="$pretrain_epochs" trainer.average_last=0 \
       trainer.exp_dir="$exp/pretrain" $(unit_args)
     # CMVN from the real recordings: synthetic speech has other levels and spectra.
