@@ -83,7 +83,8 @@ def test_blank_runs_shrink_to_one_frame_and_change_neither_words_nor_times(arpa)
     for ch in "hello cat":
         symbols += ["|" if ch == " " else ch] + ["<blank>"] * 5
     scores = torch.zeros(len(symbols), len(TOK))
-    scores[torch.arange(len(symbols)), [TOK.symbols.index(s) for s in symbols]] = 12.0  # each frame sure of its symbol: p 0.99983
+    # Each frame sure of its symbol: p 0.99983.
+    scores[torch.arange(len(symbols)), [TOK.symbols.index(s) for s in symbols]] = 12.0
     lp = scores.log_softmax(-1)
     kept = blank_run_starts(lp, TOK.blank_id, 0.999)
     assert len(kept) == 2 * len("hello cat") + 1 and kept[0] == 0 and kept[-1] == len(symbols) - 5
