@@ -55,7 +55,7 @@ if run_stage 2; then
     if with_synth "$s"; then
       asr synth data/lang/${s}_text.txt -o data/synth_${s} --train "$synth" --dev 1 --min-words 1 --max-words 1 \
         --sample-rate 8000 --voices both
-      python local/combine_manifests.py data/${s}_train.jsonl data/synth_${s}/train.jsonl -o data/${s}_train_synth.jsonl
+      python ../combine_manifests.py data/${s}_train.jsonl data/synth_${s}/train.jsonl -o data/${s}_train_synth.jsonl
     fi
   done
 fi

@@ -3,7 +3,8 @@
 # Stages: 0 download (only when --corpus does not exist), 1 manifests and the dev split into a tuning
 # half and a scoring half (by speaker), 2 LMs: a 3-gram from the train transcripts, a pruned 3-gram from
 # general English (../shared/corpora/text/sgd), their mixture (weight by perplexity on the tuning half),
-# perplexity and OOV on dev, 3 train: eSpeak speaks SGD sentences in English and accented voices (`asr synth`),
+# perplexity and OOV on dev, 3 train: eSpeak speaks SGD sentences and the training transcripts in English and
+# accented voices (`asr synth`; --synth-transcripts 0 leaves the transcripts out),
 # the model is pretrained on that for --pretrain-epochs epochs (0 skips it), then trained on `train` from the
 # pretrained weights (features are extracted and cached on the first run), 4 decode dev
 # with the model's own decoder, 5 print the score, 6 tune LM weight and word score on the tuning half,
@@ -12,27 +13,37 @@
 # lexicon for training words CMUdict lacks). Characters are the default: the phone BiLSTM did not leave the
 # CTC blank plateau within the budget, and the character BiLSTM's WER is below the phone BiGRU's (RESULTS.md).
 # Usage: recipes/speechocean762/run.sh [--stage N] [--stop-stage M] [--units phone|char] [--corpus DIR]
-#        [--config FILE] [--exp DIR] [--lm-text FILE] [--lm-weights a,b,...] [--word-scores a,b,...]
-#        [--train-args "key=value ..."] [--pretrain-epochs N]
+#        [--config FILE] [--exp DIR] [--lm-text FILE] [--lm-weights a,b,...] [--word-scores a,b,...] [--lexicon lm|'']
+#        [--train-args "key=value ..."] [--pretrain-epochs N] [--synth-train N] [--synth-transcripts N]
 cd "$(dirname "$0")"
 corpus=../../../shared/corpora/speechocean762
 lm_text=../../../shared/corpora/text/sgd/sentences.txt.gz
 units=char
 config=
 exp=
-lm_weights=0.5,1,1.5,2,3
-word_scores=-2,-1,0,1,2
+# Stage 6's search grid (empty: per --units, set below) and vocabulary ('': lexicon-free for characters,
+# training + LM words for phones; lm: the LM's words).
+lm_weights=
+word_scores=
+lexicon=
 train_args=
-# Synthetic pretraining: 3,000 + 100 sentences (about 2.9 h), 5 epochs (RESULTS.md, third and fourth sessions).
-pretrain_epochs=5
+# Synthetic pretraining: 3,000 + 100 SGD sentences (about 2.9 h) and 2,400 + 100 of the training transcripts,
+# 3 epochs (RESULTS.md, third to fifth sessions).
+pretrain_epochs=3
 synth_train=3000
+synth_transcripts=2400
 stage=0
 stop_stage=100
 source ../common.sh
 
+# Character models decode lexicon-free (any spelling, partial words charged; 52.1% dev_eval WER against 53.0%
+# over the LM's words, --lexicon lm, which is 8x faster: RESULTS.md, fourth session); phone models over their
+# training words + the LM's words (''). Lexicon-free tuning costs 30-40 s a point, hence its smaller grid.
 case "$units" in
-  phone) config=${config:-../../conf/speechocean762_phone.yaml}; exp=${exp:-exp/phone} ;;
-  char) config=${config:-../../conf/speechocean762.yaml}; exp=${exp:-exp/char} ;;
+  phone) config=${config:-../../conf/speechocean762_phone.yaml}; exp=${exp:-exp/phone}
+    lm_weights=${lm_weights:-0.5,1,1.5,2,3}; word_scores=${word_scores:--2,-1,0,1,2} ;;
+  char) config=${config:-../../conf/speechocean762.yaml}; exp=${exp:-exp/char}
+    lm_weights=${lm_weights:-1.5,2,2.5}; word_scores=${word_scores:-1,2,3} ;;
   *) echo "--units must be phone or char" >&2; exit 2 ;;
 esac
 
@@ -62,10 +73,21 @@ if run_stage 3; then
     # One folder per size, so a changed --synth-train never reuses a corpus of another size.
     synth=data/synth_$synth_train
     [ -f "$synth/train.jsonl" ] || asr synth "$lm_text" -o "$synth" --train "$synth_train" --dev 100 --voices both
+    pretrain_train=$synth/train.jsonl pretrain_dev=$synth/dev.jsonl
+    if [ "$synth_transcripts" -gt 0 ]; then
+      # The training transcripts too, each sentence once in one random voice: the words the real data holds
+      # (95% of dev's words), heard in voices the corpus lacks. Never dev text.
+      spoken=data/synth_transcripts_$synth_transcripts
+      [ -f "$spoken/train.jsonl" ] || asr synth data/train.jsonl -o "$spoken" --train "$synth_transcripts" \
+        --dev 100 --min-words 1 --max-words 40 --voices both --seed 1 --id-prefix spoken
+      python ../combine_manifests.py "$synth/train.jsonl" "$spoken/train.jsonl" -o "$spoken/pretrain_train.jsonl"
+      python ../combine_manifests.py "$synth/dev.jsonl" "$spoken/dev.jsonl" -o "$spoken/pretrain_dev.jsonl"
+      pretrain_train=$spoken/pretrain_train.jsonl pretrain_dev=$spoken/pretrain_dev.jsonl
+    fi
     # No speed perturbation: eSpeak's rates already vary. The same units as the real training (phone models
     # spell the synthetic words through CMUdict + the corpus lexicon for training words).
     # shellcheck disable=SC2046  # unit_args is a list of key=value words
-    asr train --config "$config" data.train="$synth/train.jsonl" data.dev="$synth/dev.jsonl" \
+    asr train --config "$config" data.train="$pretrain_train" data.dev="$pretrain_dev" \
       "data.speed_perturb=[]" trainer.max_epochs="$pretrain_epochs" trainer.average_last=0 \
       trainer.exp_dir="$exp/pretrain" $(unit_args)
     # CMVN from the real recordings: synthetic speech has other levels and spectra.
@@ -86,10 +108,6 @@ if run_stage 5; then
 fi
 if run_stage 6; then
   log "stage 6: LM weight and word score tuned on half the dev speakers, scored on the other half"
-  # Character models decode over the LM's words (--lexicon lm: 82.6% dev_eval WER against 86.4% lexicon-free,
-  # and 4-6x faster; RESULTS.md, third session); phone models over their training words + the LM's words ('').
-  lexicon=''
-  [ "$units" = char ] && lexicon=lm
   asr lm tune "$exp/model_best.pt" data/dev_tune.jsonl --lm exp/lm/mix3.arpa --lexicon "$lexicon" \
     --lm-weights "$lm_weights" --word-scores "$word_scores" -o "$exp/lm_tuned.json" --write-model "$exp/model_lm.pt"
   asr test "$exp/model_best.pt" data/dev_eval.jsonl -o "$exp/dev_eval_nolm"

@@ -127,3 +127,28 @@ def test_one_word_transcripts_at_8_khz_for_digit_corpora(tmp_path):
     assert main(["synth", str(digits), "-o", str(tmp_path / "f"), "--train", "1", "--dev", "1", "--min-words", "1",
                  "--max-words", "1", "--sample-rate", "8000"]) == 0
     assert sf.info(read_manifest(tmp_path / "f" / "train.jsonl")[0].audio).samplerate == 8000
+
+
+def test_a_manifest_gives_its_transcripts_as_the_sentences(tmp_path, capsys):
+    # Recipes speak their own training transcripts (speechocean762 stage 3a): a .jsonl is read as a manifest.
+    lines = ['{"id": "a", "audio": "a.wav", "duration": 1.0, "text": "WE CALL IT BEAR"}',
+             '{"id": "b", "audio": "b.wav", "duration": 1.0, "text": "zero three five one"}',
+             '{"id": "c", "audio": "c.wav", "duration": 1.0, "text": "it costs 5 dollars"}']  # digit: refused
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    drawn = sample_sentences(manifest, 5, min_words=1)
+    assert sorted(drawn) == [("we", "call", "it", "bear"), ("zero", "three", "five", "one")]
+    # Spoken under their own id prefix, so the corpus can train beside another synthetic one.
+    outputs = generate_synthetic_corpus(manifest, tmp_path / "s", n_train=1, n_dev=1, min_words=1,
+                                        voices="english", id_prefix="spoken")
+    utts = read_manifest(outputs["train"]) + read_manifest(outputs["dev"])
+    assert [u.id for u in utts] == ["spoken-train-000000", "spoken-dev-000000"]
+    assert {u.text for u in utts} == {"we call it bear", "zero three five one"}
+    assert all(Path(u.audio).name == f"{u.id}.flac" for u in utts)
+    with pytest.raises(AsrError, match="id prefix must be"):
+        generate_synthetic_corpus(manifest, tmp_path / "t", n_train=1, id_prefix="../x")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(lines[0] + "\n{not json\n")
+    assert main(["synth", str(bad), "-o", str(tmp_path / "x"), "--train", "1"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "bad.jsonl:2" in err and "\n" not in err

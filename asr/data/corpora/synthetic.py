@@ -4,7 +4,8 @@ Real English speech cannot be fetched here, and speechocean762 has 2.9 hours of 
 pretraining on synthetic speech of everyday sentences, then fine-tuning (``asr train --init``), beats
 training from scratch. This writes such a corpus with the demo generator's machinery (one word at a time,
 random rate, pitch, pauses, gain and noise; :mod:`asr.data.corpora.demo`), from sentences drawn at random
-from a text file (plain or gzipped, one sentence per line, e.g. ``../shared/corpora/text/sgd``).
+from a text file (plain or gzipped, one sentence per line, e.g. ``../shared/corpora/text/sgd``) or from the
+transcripts of a manifest (``.jsonl``: a recipe's training set, spoken in voices the corpus lacks).
 
 Voices: the demo's English voices, plus eSpeak's voices for other languages reading the English words,
 which gives accented English (Mandarin, Spanish, Hindi, Korean...: the first languages of non-native
@@ -27,7 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.data.corpora.demo import TRAIN_VOICES, _EspeakProcess, _plan, _Renderer
-from asr.data.manifest import Utterance, write_manifest
+from asr.data.manifest import Utterance, read_manifest, write_manifest
 from asr.errors import AsrError
 
 ACCENT_LANGUAGES = ("cmn", "es", "hi", "ko", "fr", "de", "pt", "ru", "vi")
@@ -53,6 +54,9 @@ def sentence_words(line: str, min_words: int = MIN_WORDS, max_words: int = MAX_W
 
 
 def _lines(path: Path) -> Iterator[str]:
+    if path.suffix == ".jsonl":  # a manifest: its transcripts are the sentences (errors name file and line)
+        yield from (utt.text for utt in read_manifest(path))
+        return
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
@@ -98,11 +102,16 @@ def generate_synthetic_corpus(
     seed: int = 0,
     min_words: int = MIN_WORDS,
     max_words: int = MAX_WORDS,
+    id_prefix: str = "synth",
 ) -> dict[str, Path]:
     """Write ``audio/*.flac``, ``train.jsonl`` and ``dev.jsonl`` (disjoint sentences) to ``out_dir``.
 
-    The same text, seed and sizes give the same transcripts and audio. Returns ``{"train": path, "dev": path}``.
+    The same text, seed and sizes give the same transcripts and audio. Utterance ids (and audio names) are
+    ``{id_prefix}-{split}-{k:06d}``: give two corpora that will be trained on together different prefixes.
+    Returns ``{"train": path, "dev": path}``.
     """
+    if not re.fullmatch(r"[A-Za-z0-9_]+", id_prefix):
+        raise AsrError(f"id prefix must be letters, digits or underscores, got {id_prefix!r}")
     if voices not in VOICE_SETS:
         raise AsrError(f"voices must be one of {', '.join(VOICE_SETS)}, got {voices!r}")
     for name, count in (("n_train", n_train), ("n_dev", n_dev)):
@@ -124,7 +133,8 @@ def generate_synthetic_corpus(
     with _EspeakProcess() as espeak:
         for split_no, (split, words_list) in enumerate(splits.items()):
             plans = [
-                _plan(np.random.default_rng([seed, split_no, k]), f"synth-{split}-{k:06d}", VOICE_SETS[voices], words)
+                _plan(np.random.default_rng([seed, split_no, k]), f"{id_prefix}-{split}-{k:06d}", VOICE_SETS[voices],
+                      words)
                 for k, words in enumerate(words_list)
             ]
             utts = []

@@ -3,7 +3,7 @@
 Manifest audio paths are relative to each manifest's own folder, so joining the files with ``cat`` would
 point the second one's paths at the wrong folder.
 
-    python local/combine_manifests.py data/select_train.jsonl data/synth_select/train.jsonl \
+    python ../combine_manifests.py data/select_train.jsonl data/synth_select/train.jsonl \
         -o data/select_train_synth.jsonl
 """
 
