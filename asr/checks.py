@@ -84,6 +84,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "decoder.beam_size": _between(1, limits.MAX_BEAM),
     "decoder.beam_size_token": _between(0, limits.MAX_VOCAB, " (0 = all)"),
     "decoder.beam_threshold": (lambda x: 0 < x <= 1e6, "in (0, 1e6]"),
+    "decoder.token_min_logp": _between(-1000, 0),
     "decoder.blank_skip": (lambda x: 0 < x <= 1, "in (0, 1] (1 = off)"),
     # Beyond these, scores overflow to infinity and the beam search returns nothing or nonsense.
     "decoder.lm_weight": _between(-1000, 1000),

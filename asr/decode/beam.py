@@ -1,11 +1,13 @@
 """Beam search with torchaudio's ``ctc_decoder`` (flashlight-text): lexicon-free or lexicon-constrained,
 with a word n-gram LM and hotwords.
 
-Two LM paths:
-- lexicon decoding with an ARPA LM and no hotwords uses flashlight's KenLM directly (C++, fastest);
-- lexicon-free decoding (flashlight's lexicon-free decoder only knows token-level LMs) and any decoding
-  with hotwords use :class:`WordLmAdapter`, a Python ``CTCDecoderLM`` that gathers characters into words
-  and scores each completed word with the ARPA model, the way pyctcdecode does.
+Three LM paths:
+- lexicon decoding with an ARPA LM and no hotwords uses flashlight's KenLM directly (C++);
+- lexicon-free decoding with an LM or hotwords (flashlight's lexicon-free decoder only knows token-level LMs)
+  uses the compiled search of :mod:`asr.decode.native`, which gathers characters into words and scores each
+  completed word with the ARPA model, the way pyctcdecode does;
+- lexicon decoding with hotwords uses :class:`WordLmAdapter`, a Python ``CTCDecoderLM`` with the same
+  scoring (also the lexicon-free fallback when the extension is not built).
 Scores are log10, like KenLM's, so ``lm_weight`` means the same on both paths.
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import torch
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
-from asr.decode import DecoderConfig, Hypothesis, Word
+from asr.decode import DecoderConfig, Hypothesis, Word, native
 from asr.decode.greedy import words_from_tokens
 from asr.decode.hotwords import Hotword, HotwordError, parse_hotword, read_hotwords
 from asr.decode.lexicon import LexiconError, lexicon_from_words, read_lexicon, write_lexicon
@@ -70,8 +72,7 @@ class WordLmAdapter(CTCDecoderLM):
         self.prefixes: set[str] | None = None
         self.unk_prefix = unk_prefix_score / self.lm_weight
         if word_list is None and arpa is not None and unk_prefix_score:
-            words = {w for w in arpa.vocab if w not in ("<s>", "</s>", "<unk>")}
-            words.update(w for hw in hotwords for w in hw.words)
+            words = native.known_words(arpa, (w for hw in hotwords for w in hw.words))
             self.prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
         # Enough history for the LM and for matching the longest hotword phrase.
         self.context_len = max(self.order - 1, max((len(h.words) for h in hotwords), default=1) - 1)
@@ -194,7 +195,10 @@ def _name_words(timed: list[Word], names: list[str]) -> list[Word]:
 
 
 class BeamDecoder:
-    def __init__(self, config: DecoderConfig, tokenizer, normalizer: TextNormalizer | None = None):
+    def __init__(self, config: DecoderConfig, tokenizer, normalizer: TextNormalizer | None = None,
+                 compiled: bool = True):
+        """``compiled=False`` runs lexicon-free word-LM decoding through the Python ``WordLmAdapter`` instead of
+        the compiled search (the same results, slower; for comparisons)."""
         self.config = config
         self.tokenizer = tokenizer
         self.normalizer = normalizer or TextNormalizer()
@@ -226,6 +230,9 @@ class BeamDecoder:
                 lm = None
             self.decoder = ctc_decoder(lexicon=str(lex_path), lm=lm, word_score=config.word_score,
                                        unk_score=config.unk_score, **common)
+        elif (arpa is not None or hotwords) and compiled and native.available():
+            lm = None
+            self.decoder = native.NativeWordLmSearch(arpa, tokenizer, hotwords, config)
         else:
             lm = WordLmAdapter(arpa, tokenizer, hotwords, config.word_score, config.lm_weight,
                                unk_prefix_score=config.unk_prefix_score) if (arpa is not None or hotwords) else None

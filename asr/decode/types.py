@@ -35,6 +35,10 @@ class DecoderConfig:
     # faster than 0 on the demo dev set at the same WER: every candidate costs a Python LM call.
     beam_size_token: int = 8
     beam_threshold: float = 25.0
+    # Lexicon-free decoding with an LM or hotwords (the compiled search): tokens whose log-probability in a
+    # frame is below this are not tried (the frame's best always is), as pyctcdecode's token_min_logp. -5 cost
+    # no WER and halved the search time on speechocean762 (tools/bench/results/decode_*.md); -1000 = off.
+    token_min_logp: float = -5.0
     # Before the beam search, every run of frames whose blank probability exceeds this keeps only its first
     # frame (1 = off). Such frames cannot start a surviving hypothesis, and one kept blank still separates
     # repeated letters; CTC output is mostly such runs, so the search sees fewer frames

@@ -219,6 +219,10 @@ class ArpaModel:
             raise fail(item[0], f"expected \\end\\, found {short(item[1])}")
         return cls(max_order, entries, vocab)
 
+    def ngrams(self, k: int) -> dict[tuple[str, ...], tuple[float, float]]:
+        """The ``k``-grams (1-based order): words -> (log10 probability, log10 backoff). Do not modify."""
+        return self._entries[k - 1]
+
     def _map(self, word: str) -> str | None:
         return word if (word,) in self._entries[0] else self._unk
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from asr.decode import DecoderConfig, Hypothesis, build_decoder
+from asr.decode.beam import BeamDecoder
 from asr.scoring import ScoringSet
 from asr.text import BLANK, WORD_SEP
 
@@ -148,7 +149,9 @@ def write_results(path_md: Path, info: dict, rows: list[Row], grid: list[Row]) -
         f"{DecoderConfig().beam_size_token or 'all'} best tokens per frame (beam_size_token) within beam_threshold "
         f"{DecoderConfig().beam_threshold:g}, after keeping one frame of each run of frames whose blank "
         f"probability exceeds {DecoderConfig().blank_skip:g} (blank_skip; the \"every frame\" rows decode them "
-        "all); pyctcdecode's `decode()` skips tokens below log-prob -5 "
+        "all); the lexicon-free LM rows (the compiled prefix search) also skip tokens below log-prob "
+        f"{DecoderConfig().token_min_logp:g} (token_min_logp), the \"Python LM (before)\" row does not; "
+        "pyctcdecode's `decode()` skips tokens below log-prob -5 "
         "(token_min_logp), beams 10 below the best (beam_prune_logp) and beams that share the LM history "
         "(prune_history).", "",
         *table(rows), "",
@@ -225,10 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Each beam search also with every frame decoded (blank_skip 1, the behaviour before blank skipping).
     ours += [(f"{label} (every frame)", f"{settings}, blank_skip 1", dataclasses.replace(config, blank_skip=1.0))
              for label, settings, config in ours if config.kind == "beam"]
+    # Lexicon-free with the LM before the compiled search: flashlight's search with the Python word LM.
+    python_lm = "ours: beam + LM, lexicon-free, Python LM (before)"
+    ours.append((python_lm, f"lm_weight {args.lm_weight}, word_score {args.word_score}", with_lm))
     rows: list[Row] = []
     for label, settings, config in ours:
         start = time.perf_counter()
-        decoder = build_decoder(config, bundle.tokenizer, norm)
+        decoder = (BeamDecoder(config, bundle.tokenizer, norm, compiled=False) if label == python_lm
+                   else build_decoder(config, bundle.tokenizer, norm))
         setup_s = time.perf_counter() - start
         hyps, wall_s, cpu_s = timed_decode(lambda e, d=decoder: d.decode(e, bundle.frame_shift).text, emissions)
         rows.append(row(label, settings, hyps, wall_s, cpu_s, setup_s))

@@ -1,0 +1,92 @@
+"""The compiled lexicon-free word-LM search (``asr/decode/_wordlm.cpp``), shaped like torchaudio's decoder so
+:class:`asr.decode.beam.BeamDecoder` reads its results the same way.
+
+It replaces the Python ``WordLmAdapter`` for lexicon-free decoding with an LM or hotwords: the same word
+scores, a prefix beam search (paths of one prefix summed) instead of flashlight's best-path search, and no
+Python call per (hypothesis, token) pair (tests/unit/test_wordlm_native.py). Lexicon decoding
+stays with flashlight (its KenLM is C++ already; with hotwords it still uses the adapter).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+try:
+    from asr.decode import _wordlm
+except ImportError as exc:  # a source checkout whose extension was never built
+    _wordlm = None
+    _IMPORT_ERROR = str(exc)
+
+log = logging.getLogger(__name__)
+_warned = False
+
+# Words an n-gram LM carries that are not words.
+_SPECIAL = ("<s>", "</s>", "<unk>")
+
+
+def available() -> bool:
+    """True when the extension is built; otherwise says once (with the fix) that decoding will be slower."""
+    global _warned
+    if _wordlm is None and not _warned:
+        _warned = True
+        log.warning("the compiled word-LM search is not built (%s): lexicon-free decoding with an LM uses the "
+                    "slower Python path; 'pip install -e .' builds it", _IMPORT_ERROR)
+    return _wordlm is not None
+
+
+def known_words(arpa, hotword_words: Iterable[str]) -> set[str]:
+    """Words whose prefixes are not charged as unknown partial words: the LM's and the hotwords'."""
+    words = {w for w in arpa.vocab if w not in _SPECIAL}
+    words.update(hotword_words)
+    return words
+
+
+def ngram_lm(arpa):
+    """The ARPA model's n-grams as the extension's table (a word no unigram names never matches: id -2)."""
+    vocab = list(arpa.vocab)
+    ids = {w: i for i, w in enumerate(vocab)}
+    lm = _wordlm.NgramLm(arpa.order, vocab)
+    for k in range(1, arpa.order + 1):
+        table = arpa.ngrams(k)
+        keys = np.fromiter((ids.get(w, -2) for key in table for w in key), dtype=np.int32, count=len(table) * k)
+        values = np.fromiter((v for pair in table.values() for v in pair), dtype=np.float64, count=2 * len(table))
+        lm.add(k, keys, np.ascontiguousarray(values[0::2]), np.ascontiguousarray(values[1::2]))
+    return lm
+
+
+@dataclass
+class NativeHypothesis:
+    """The fields BeamDecoder reads from torchaudio's ``CTCHypothesis``."""
+
+    tokens: torch.Tensor
+    timesteps: torch.Tensor
+    score: float
+    words: list = field(default_factory=list)
+
+
+class NativeWordLmSearch:
+    """``search(emissions)`` for a (1, frames, tokens) tensor -> [[NativeHypothesis, ...]], best first."""
+
+    def __init__(self, arpa, tokenizer, hotwords, config):
+        self.search = _wordlm.WordLmSearch(
+            list(tokenizer.symbols), tokenizer.blank_id, tokenizer.word_sep_id,
+            ngram_lm(arpa) if arpa is not None else None, config.lm_weight, config.word_score,
+            config.unk_prefix_score, [(list(hw.words), hw.boost) for hw in hotwords], config.beam_size,
+            config.beam_size_token or len(tokenizer.symbols), config.beam_threshold, config.sil_score,
+            max(1, config.nbest))
+        self.search.set_token_min_logp(config.token_min_logp)
+        if arpa is not None and config.unk_prefix_score:
+            self.search.set_known_words(sorted(known_words(arpa, (w for hw in hotwords for w in hw.words))))
+
+    def __call__(self, emissions: torch.Tensor) -> list[list[NativeHypothesis]]:
+        out = []
+        for item in emissions:
+            results = self.search.decode(item.detach().float().cpu().numpy())
+            out.append([NativeHypothesis(torch.tensor(r.tokens, dtype=torch.long),
+                                         torch.tensor(r.timesteps, dtype=torch.int32), r.score) for r in results])
+        return out

@@ -1,0 +1,121 @@
+"""The compiled lexicon-free word-LM search (asr/decode/_wordlm.cpp through asr/decode/native.py)."""
+
+import dataclasses
+import itertools
+import math
+
+import pytest
+import torch
+from test_beam import ARPA, TOK, emissions, spelled
+
+from asr.decode import DecoderConfig, native
+from asr.decode.beam import BeamDecoder
+from asr.lm.arpa import ArpaModel
+from asr.lm.ngram import LmConfig, build_lm
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="extension not built")
+
+SENTENCES = ["the cat sat on the mat", "a cat sat", "the dog sat on a log", "the cat ate", "a dog ate the log"]
+
+
+@pytest.fixture
+def lm_path(tmp_path):
+    path = tmp_path / "lm.arpa"
+    build_lm(SENTENCES, LmConfig(order=3)).write_arpa(path)
+    return path
+
+
+def test_ngram_scores_equal_the_arpa_reader_for_seen_backed_off_and_unknown_words(lm_path):
+    arpa = ArpaModel.load(lm_path)
+    compiled = native.ngram_lm(arpa)
+    words = sorted({w for s in SENTENCES for w in s.split()}) + ["zebra", "<s>", "</s>"]
+    checked = 0
+    for context in itertools.chain([()], itertools.product(["<s>", "the", "cat", "zebra"], repeat=1),
+                                   itertools.product(["<s>", "the", "cat", "zebra"], repeat=2)):
+        for word in words:
+            want = arpa.score(word, context)
+            got = compiled.score(word, list(context))
+            assert got == pytest.approx(want, abs=1e-9) or (want == got == -math.inf), (word, context)
+            checked += 1
+    assert checked > 200
+
+
+def test_a_model_without_unk_gives_unknown_words_no_mass(tmp_path):
+    path = tmp_path / "nounk.arpa"
+    path.write_text(ARPA.replace("ngram 1=6", "ngram 1=5").replace("-1.0\t<unk>\t0\n", ""))
+    compiled = native.ngram_lm(ArpaModel.load(path))
+    assert compiled.score("zebra", ["<s>"]) == -math.inf
+    # An unknown word in the history never matches an n-gram: the score backs off to the unigram.
+    assert compiled.score("sat", ["zebra"]) == pytest.approx(ArpaModel.load(path).score("sat", ["zebra"]))
+
+
+def _both(config, lp):
+    compiled = BeamDecoder(config, TOK).decode(lp, 0.04)
+    python = BeamDecoder(config, TOK, compiled=False).decode(lp, 0.04)
+    return compiled, python
+
+
+@pytest.mark.parametrize(("text", "want"), [("the cat sat", "the cat sat"), ("a dog ate the log", "a dog ate the log"),
+                                            ("the kat sat on a mat", "the cat sat on a mat")])
+def test_clear_speech_gives_the_python_searchs_words_times_and_score(lm_path, text, want):
+    # No token pruning, so both searches see the same candidates ("kat" becomes "cat" through the LM).
+    config = DecoderConfig(kind="beam", lm=str(lm_path), lm_weight=1.0, word_score=0.5, nbest=3, token_min_logp=-1000)
+    compiled, python = _both(config, emissions(spelled(text, p=0.97)))
+    assert compiled.text == python.text == want
+    assert [(w.word, w.start, w.end) for w in compiled.words] == [(w.word, w.start, w.end) for w in python.words]
+    # The sum of the paths is at least the best path, and only a little more when one path carries the mass.
+    assert python.score - 1e-6 <= compiled.score < python.score + 0.1
+    # The n-best are distinct transcripts, best first (flashlight's may repeat one in other alignments).
+    texts, scores = zip(*compiled.nbest)
+    assert texts[0] == want and len(set(texts)) == len(texts) == 3
+    assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_hotwords_and_unknown_prefixes_score_as_in_the_python_search(lm_path):
+    # "kat" is not an LM word: it pays the unknown-prefix charge, unless a hotword makes it welcome.
+    lp = emissions([{"<blank>": 0.9}, {"k": 0.5, "c": 0.45}, {"<blank>": 0.9}] + spelled("at sat")[1:])
+    config = DecoderConfig(kind="beam", lm=str(lm_path), lm_weight=1.0)
+    for hotwords, want in (([], "cat sat"), (["kat:6"], "kat sat")):
+        compiled, python = _both(dataclasses.replace(config, hotwords=hotwords), lp)
+        assert compiled.text == python.text == want
+
+
+def test_paths_of_one_prefix_add_up():
+    # "b" has one strong alignment (frame 1); "a" is spread over three frames whose paths together outweigh it.
+    # A best-path search (flashlight's) says "b"; the prefix search sums a's alignments and says "a".
+    frames = [{"a": 0.3, "b": 0.4, "<blank>": 0.3}, {"a": 0.3, "b": 0.05, "<blank>": 0.65},
+              {"a": 0.3, "b": 0.05, "<blank>": 0.65}]
+    lp = emissions(frames)
+    path_b = max(lp[0, TOK.symbols.index("b")] + lp[1:, 0].sum(), lp[:2, 0].sum() + lp[2, TOK.symbols.index("b")])
+    config = DecoderConfig(kind="beam", hotwords=["zz:0"], beam_size=20, beam_size_token=0, token_min_logp=-1000,
+                           blank_skip=1.0)
+    compiled, python = _both(config, lp)
+    assert python.text == "b"
+    assert compiled.text == "a"
+    assert compiled.score > float(path_b)
+
+
+def test_tokens_below_token_min_logp_are_never_tried(lm_path):
+    # Acoustically "kat" by far, "cat" at 1e-3 (log -6.9): a heavy LM weight wants "cat".
+    lp = emissions([{"<blank>": 0.9}, {"k": 0.99, "c": 0.001}, {"<blank>": 0.9}] + spelled("at sat")[1:])
+    config = DecoderConfig(kind="beam", lm=str(lm_path), lm_weight=5.0)
+    assert BeamDecoder(dataclasses.replace(config, token_min_logp=-1000), TOK).decode(lp, 0.04).text == "cat sat"
+    assert BeamDecoder(dataclasses.replace(config, token_min_logp=-5), TOK).decode(lp, 0.04).text.startswith("kat")
+
+
+def test_the_compiled_search_is_used_only_where_it_applies(lm_path, tmp_path):
+    lm = str(lm_path)
+    assert isinstance(BeamDecoder(DecoderConfig(kind="beam", lm=lm), TOK).decoder, native.NativeWordLmSearch)
+    assert isinstance(BeamDecoder(DecoderConfig(kind="beam", hotwords=["cat"]), TOK).decoder,
+                      native.NativeWordLmSearch)
+    # Without LM and hotwords, and with a lexicon, flashlight decodes; compiled=False keeps the Python LM.
+    cases = ((DecoderConfig(kind="beam"), True), (DecoderConfig(kind="beam", lm=lm, lexicon="lm"), True),
+             (DecoderConfig(kind="beam", lm=lm), False))
+    for config, compiled in cases:
+        assert not isinstance(BeamDecoder(config, TOK, compiled=compiled).decoder, native.NativeWordLmSearch)
+
+
+def test_an_empty_utterance_and_a_single_frame_decode(lm_path):
+    decoder = BeamDecoder(DecoderConfig(kind="beam", lm=str(lm_path)), TOK)
+    assert decoder.decode(torch.empty(0, len(TOK)), 0.04).text == ""
+    assert decoder.decode(emissions([{"a": 0.99}]), 0.04).text == "a"
