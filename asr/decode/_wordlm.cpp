@@ -190,9 +190,21 @@ class WordLmSearch {
     context_len_ = std::max<int>(order - 1, static_cast<int>(longest) - 1);
   }
 
-  // Every prefix of these words is a known partial word; others pay unk_prefix once (off when never set).
+  // Every prefix of these words is a known partial word: a word pays unk_prefix once, when its spelling
+  // leaves them or, if it never does, when it ends without being one of the words (off when never set).
   void set_known_words(const std::vector<std::string>& words) {
     use_prefixes_ = true;
+    lexicon_.insert(words.begin(), words.end());
+    for (const auto& w : words)
+      for (size_t i = 1; i <= w.size(); ++i) prefixes_.insert(w.substr(0, i));
+  }
+
+  // Lexicon mode (character models): only these words, spelled by their letters. A partial word that starts
+  // none of them is dropped; a completed word outside them scores unk_score (-inf: never written).
+  void set_lexicon(const std::vector<std::string>& words, double unk_score) {
+    lexicon_only_ = true;
+    unk_score_ = unk_score;
+    lexicon_.insert(words.begin(), words.end());
     for (const auto& w : words)
       for (size_t i = 1; i <= w.size(); ++i) prefixes_.insert(w.substr(0, i));
   }
@@ -240,11 +252,11 @@ class WordLmSearch {
             add(h.node, h.token, kNegInf, h.pnb + am, h.lm, p, n);  // the token goes on
             if (h.pb != kNegInf) {  // after a blank, the same token again is a new one
               auto [child, lm_score] = expand(h.node, n);
-              add(child, n, kNegInf, h.pb + am, h.lm + weight_ * lm_score, p, n);
+              if (child >= 0) add(child, n, kNegInf, h.pb + am, h.lm + weight_ * lm_score, p, n);
             }
           } else {
             auto [child, lm_score] = expand(h.node, n);
-            add(child, n, kNegInf, total + am, h.lm + weight_ * lm_score, p, n);
+            if (child >= 0) add(child, n, kNegInf, total + am, h.lm + weight_ * lm_score, p, n);
           }
         }
       }
@@ -255,7 +267,7 @@ class WordLmSearch {
     const auto& last = frames[T];
     for (int p = 0; p < static_cast<int>(last.size()); ++p) {
       auto [child, lm_score] = finish(last[p].node);
-      add(child, sep_, last[p].pb, last[p].pnb, last[p].lm + weight_ * lm_score, p, sep_);
+      if (child >= 0) add(child, sep_, last[p].pb, last[p].pnb, last[p].lm + weight_ * lm_score, p, sep_);
     }
     prune(frames[T + 1], true);
 
@@ -376,6 +388,12 @@ class WordLmSearch {
     return static_cast<int>(nodes_.size()) - 1;
   }
 
+  // A token that makes no allowed word (lexicon mode): remembered, so it is refused at once next time.
+  std::pair<int, double> dropped(int at, int token) {
+    nodes_[at].children.push_back({token, {-1, kNegInf}});
+    return {-1, kNegInf};
+  }
+
   std::pair<int, double> expand(int at, int token) {
     if (const auto* hit = nodes_[at].child(token)) return *hit;
     // Copies: new_node may reallocate nodes_.
@@ -391,15 +409,21 @@ class WordLmSearch {
         child = at;
         score = 0.0;
       } else {
-        child = new_node(next_context(context, partial), "", 0.0);
         score = word_logprob(context, partial) - given / scale_;
+        if (lexicon_only_ && !lexicon_.count(partial)) score += unk_score_ / scale_;
+        // A word that ends as a mere prefix of known words ("callin") is as unknown as one that left them.
+        if (use_prefixes_ && !lexicon_only_ && prefixes_.count(partial) && !lexicon_.count(partial))
+          score += unk_prefix_;
+        if (score == kNegInf) return dropped(at, token);
+        child = new_node(next_context(context, partial), "", 0.0);
       }
     } else {
       std::string grown = partial + symbols_[token];
+      if (lexicon_only_ && unk_score_ == kNegInf && !prefixes_.count(grown)) return dropped(at, token);
       auto boost = prefix_boost_.find(grown);
       const double target = boost == prefix_boost_.end() ? 0.0 : boost->second;
       score = (target - given) / scale_;
-      if (use_prefixes_ && !prefixes_.count(grown) && (partial.empty() || prefixes_.count(partial)))
+      if (use_prefixes_ && !lexicon_only_ && !prefixes_.count(grown) && (partial.empty() || prefixes_.count(partial)))
         score += unk_prefix_;
       child = new_node(context, std::move(grown), target);
     }
@@ -412,6 +436,7 @@ class WordLmSearch {
   std::pair<int, double> finish(int at) {
     if (!nodes_[at].partial.empty()) {
       auto [ended, word_score] = expand(at, sep_);
+      if (ended < 0) return {-1, kNegInf};
       auto [child, end_score] = finish(ended);
       return {child, word_score + end_score};
     }
@@ -437,6 +462,9 @@ class WordLmSearch {
   std::vector<std::vector<CtxWord>> hotword_ctx_;
   std::unordered_map<std::string, double> prefix_boost_;
   bool use_prefixes_ = false;
+  bool lexicon_only_ = false;
+  double unk_score_ = kNegInf;
+  std::unordered_set<std::string> lexicon_;
   std::unordered_set<std::string> prefixes_;
   std::vector<LmNode> nodes_;
   std::vector<Hyp> candidates_;
@@ -469,5 +497,6 @@ PYBIND11_MODULE(_wordlm, m) {
            py::keep_alive<1, 5>())
       .def("set_known_words", &WordLmSearch::set_known_words)
       .def("set_token_min_logp", &WordLmSearch::set_token_min_logp)
+      .def("set_lexicon", &WordLmSearch::set_lexicon)
       .def("decode", &WordLmSearch::decode);
 }

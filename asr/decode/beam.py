@@ -1,13 +1,14 @@
 """Beam search with torchaudio's ``ctc_decoder`` (flashlight-text): lexicon-free or lexicon-constrained,
 with a word n-gram LM and hotwords.
 
-Three LM paths:
-- lexicon decoding with an ARPA LM and no hotwords uses flashlight's KenLM directly (C++);
-- lexicon-free decoding with an LM or hotwords (flashlight's lexicon-free decoder only knows token-level LMs)
-  uses the compiled search of :mod:`asr.decode.native`, which gathers characters into words and scores each
-  completed word with the ARPA model, the way pyctcdecode does;
-- lexicon decoding with hotwords uses :class:`WordLmAdapter`, a Python ``CTCDecoderLM`` with the same
-  scoring (also the lexicon-free fallback when the extension is not built).
+Which search:
+- the compiled prefix search of :mod:`asr.decode.native` for lexicon-free decoding (flashlight's lexicon-free
+  decoder only knows token-level LMs) and for a character model's lexicon: it gathers characters into words
+  and scores each completed word with the ARPA model, as pyctcdecode does;
+- flashlight's lexicon decoder for phone models (a word's spelling is not its letters), with its KenLM reading
+  the ARPA file, or with :class:`WordLmAdapter`, a Python ``CTCDecoderLM`` with the compiled search's word
+  scoring, when there are hotwords (the adapter is also the fallback where the extension is not built);
+- flashlight's lexicon-free decoder where the extension is not built, or with ``compiled=False``.
 Scores are log10, like KenLM's, so ``lm_weight`` means the same on both paths.
 """
 
@@ -70,10 +71,11 @@ class WordLmAdapter(CTCDecoderLM):
         # Lexicon-free with an LM: every prefix of a word the LM or a hotword knows; a partial word leaving this
         # set pays unk_prefix_score once (pre-divided by the weight, like the hotword boosts).
         self.prefixes: set[str] | None = None
+        self.known: set[str] = set()
         self.unk_prefix = unk_prefix_score / self.lm_weight
         if word_list is None and arpa is not None and unk_prefix_score:
-            words = native.known_words(arpa, (w for hw in hotwords for w in hw.words))
-            self.prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
+            self.known = native.known_words(arpa, (w for hw in hotwords for w in hw.words))
+            self.prefixes = {w[:i] for w in self.known for i in range(1, len(w) + 1)}
         # Enough history for the LM and for matching the longest hotword phrase.
         self.context_len = max(self.order - 1, max((len(h.words) for h in hotwords), default=1) - 1)
         # state -> (context words, partial word, prefix bonus already given, {token: (child, score)})
@@ -92,6 +94,13 @@ class WordLmAdapter(CTCDecoderLM):
             cached = lm + bonus / self.lm_weight + self.word_bonus
             self._word_cache[key] = cached
         return cached
+
+    def _unknown_end(self, word: str) -> float:
+        """The unknown-word charge for a word that ends while still a prefix of known words ("callin"): it never
+        left them, so it was not charged on the way."""
+        if self.prefixes is not None and word in self.prefixes and word not in self.known:
+            return self.unk_prefix
+        return 0.0
 
     def _next_context(self, context: tuple[str, ...], word: str) -> tuple[str, ...]:
         return (context + (word,))[-self.context_len:] if self.context_len else ()
@@ -124,7 +133,7 @@ class WordLmAdapter(CTCDecoderLM):
                 self.states.setdefault(child, (context, "", 0.0, {}))
                 return child, 0.0
             self.states.setdefault(child, (self._next_context(context, partial), "", 0.0, {}))
-            return child, self._word_logprob(context, partial) - given / self.lm_weight
+            return child, self._word_logprob(context, partial) - given / self.lm_weight + self._unknown_end(partial)
         new_partial = partial + self.symbols[idx]
         # The prefix bonus follows the partial word: it grows while the word can still become a hotword
         # and drops to zero (taking back what was given) the moment it cannot.
@@ -139,7 +148,7 @@ class WordLmAdapter(CTCDecoderLM):
         context, partial, given, _ = self.states[state]
         score = 0.0
         if partial:
-            score += self._word_logprob(context, partial) - given / self.lm_weight
+            score += self._word_logprob(context, partial) - given / self.lm_weight + self._unknown_end(partial)
             context = self._next_context(context, partial)
         if self.arpa is not None:
             score += self.arpa.score("</s>", context)
@@ -219,7 +228,10 @@ class BeamDecoder:
             beam_size_token=config.beam_size_token or None, beam_threshold=config.beam_threshold,
             lm_weight=config.lm_weight, sil_score=config.sil_score, blank_token=BLANK, sil_token=WORD_SEP,
         )
-        if lexicon is not None:
+        if lexicon is not None and compiled and native.spelled_by_letters(lexicon, tokenizer) and native.available():
+            lm = None
+            self.decoder = native.NativeWordLmSearch(arpa, tokenizer, hotwords, config, lexicon=lexicon)
+        elif lexicon is not None:
             lex_path = write_lexicon(lexicon, Path(self._tmp.name) / "lexicon.txt")
             if arpa is not None and not hotwords:
                 lm = config.lm  # flashlight's KenLM reads the ARPA file itself
@@ -230,7 +242,7 @@ class BeamDecoder:
                 lm = None
             self.decoder = ctc_decoder(lexicon=str(lex_path), lm=lm, word_score=config.word_score,
                                        unk_score=config.unk_score, **common)
-        elif (arpa is not None or hotwords) and compiled and native.available():
+        elif compiled and native.available():
             lm = None
             self.decoder = native.NativeWordLmSearch(arpa, tokenizer, hotwords, config)
         else:

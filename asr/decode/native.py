@@ -10,6 +10,7 @@ stays with flashlight (its KenLM is C++ already; with hotwords it still uses the
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,12 @@ def available() -> bool:
         log.warning("the compiled word-LM search is not built (%s): lexicon-free decoding with an LM uses the "
                     "slower Python path; 'pip install -e .' builds it", _IMPORT_ERROR)
     return _wordlm is not None
+
+
+def spelled_by_letters(lexicon: dict[str, list[str]], tokenizer) -> bool:
+    """True when every word is spelled by its own characters, as the compiled search assumes (a phone
+    model's lexicon, or a character lexicon with other spellings, goes to flashlight's lexicon decoder)."""
+    return tokenizer.unit_metric != "per" and all("".join(spelling) == word for word, spelling in lexicon.items())
 
 
 def known_words(arpa, hotword_words: Iterable[str]) -> set[str]:
@@ -72,21 +79,34 @@ class NativeHypothesis:
 class NativeWordLmSearch:
     """``search(emissions)`` for a (1, frames, tokens) tensor -> [[NativeHypothesis, ...]], best first."""
 
-    def __init__(self, arpa, tokenizer, hotwords, config):
+    def __init__(self, arpa, tokenizer, hotwords, config, lexicon: Iterable[str] | None = None):
+        """``lexicon``: the only words to write (a character model's, spelled by their letters); None:
+        lexicon-free."""
         self.search = _wordlm.WordLmSearch(
             list(tokenizer.symbols), tokenizer.blank_id, tokenizer.word_sep_id,
             ngram_lm(arpa) if arpa is not None else None, config.lm_weight, config.word_score,
             config.unk_prefix_score, [(list(hw.words), hw.boost) for hw in hotwords], config.beam_size,
             config.beam_size_token or len(tokenizer.symbols), config.beam_threshold, config.sil_score,
             max(1, config.nbest))
+        self.token_min_logp = config.token_min_logp
         self.search.set_token_min_logp(config.token_min_logp)
-        if arpa is not None and config.unk_prefix_score:
-            self.search.set_known_words(sorted(known_words(arpa, (w for hw in hotwords for w in hw.words))))
+        if lexicon is not None:
+            self.search.set_lexicon(sorted(lexicon), config.unk_score)
+        else:
+            if arpa is not None and config.unk_prefix_score:
+                self.search.set_known_words(sorted(known_words(arpa, (w for hw in hotwords for w in hw.words))))
 
     def __call__(self, emissions: torch.Tensor) -> list[list[NativeHypothesis]]:
         out = []
         for item in emissions:
-            results = self.search.decode(item.detach().float().cpu().numpy())
+            frames = item.detach().float().cpu().numpy()
+            results = self.search.decode(frames)
+            if not results or not math.isfinite(results[0].score):
+                # A lexicon word may need a letter the model all but ruled out: pruning it can leave no word at
+                # all, so such an utterance is searched again with every token (as flashlight's search would).
+                self.search.set_token_min_logp(-math.inf)
+                results = self.search.decode(frames)
+                self.search.set_token_min_logp(self.token_min_logp)
             out.append([NativeHypothesis(torch.tensor(r.tokens, dtype=torch.long),
                                          torch.tensor(r.timesteps, dtype=torch.int32), r.score) for r in results])
         return out

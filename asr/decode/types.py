@@ -35,9 +35,10 @@ class DecoderConfig:
     # faster than 0 on the demo dev set at the same WER: every candidate costs a Python LM call.
     beam_size_token: int = 8
     beam_threshold: float = 25.0
-    # Lexicon-free decoding with an LM or hotwords (the compiled search): tokens whose log-probability in a
-    # frame is below this are not tried (the frame's best always is), as pyctcdecode's token_min_logp. -5 cost
-    # no WER and halved the search time on speechocean762 (tools/bench/results/decode_*.md); -1000 = off.
+    # The compiled search (lexicon-free with an LM or hotwords; a character model's lexicon): tokens whose
+    # log-probability in a frame is below this are not tried (the frame's best always is), as pyctcdecode's
+    # token_min_logp; an utterance left without a hypothesis is searched again without it. -5 cost no WER and
+    # halved the search time on speechocean762 (tools/bench/results/decode_*.md); -1000 = off.
     token_min_logp: float = -5.0
     # Before the beam search, every run of frames whose blank probability exceeds this keeps only its first
     # frame (1 = off). Such frames cannot start a surviving hypothesis, and one kept blank still separates
@@ -52,9 +53,10 @@ class DecoderConfig:
     word_score: float = 0.0
     sil_score: float = 0.0
     unk_score: float = float("-inf")  # lexicon decoding: score of words outside the lexicon
-    # Lexicon-free decoding with an LM: a partial word that starts no word of the LM (or hotword) costs this
-    # once, in final-score (natural log) units, as pyctcdecode's unk_score_offset does; 0 = off. Without it
-    # misspellings compete with real words at the LM's <unk> price (tools/bench/results/decode_*.md).
+    # Lexicon-free decoding with an LM: a word outside the LM's (and hotwords') words costs this once, when
+    # its spelling starts no such word or, if it never does ("callin"), when it ends; in final-score (natural
+    # log) units, like pyctcdecode's unk_score_offset; 0 = off. Without it misspellings compete with real
+    # words at the LM's <unk> price (tools/bench/results/decode_*.md).
     unk_prefix_score: float = -10.0
     nbest: int = 1
     # "word", "two words", "word:boost", or "@file" naming a file with one such entry per line

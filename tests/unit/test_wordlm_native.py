@@ -108,9 +108,15 @@ def test_the_compiled_search_is_used_only_where_it_applies(lm_path, tmp_path):
     assert isinstance(BeamDecoder(DecoderConfig(kind="beam", lm=lm), TOK).decoder, native.NativeWordLmSearch)
     assert isinstance(BeamDecoder(DecoderConfig(kind="beam", hotwords=["cat"]), TOK).decoder,
                       native.NativeWordLmSearch)
-    # Without LM and hotwords, and with a lexicon, flashlight decodes; compiled=False keeps the Python LM.
-    cases = ((DecoderConfig(kind="beam"), True), (DecoderConfig(kind="beam", lm=lm, lexicon="lm"), True),
-             (DecoderConfig(kind="beam", lm=lm), False))
+    # A character model's lexicon of plain spellings too; another spelling goes to flashlight.
+    assert isinstance(BeamDecoder(DecoderConfig(kind="beam", lm=lm, lexicon="lm"), TOK).decoder,
+                      native.NativeWordLmSearch)
+    odd = tmp_path / "odd.txt"
+    odd.write_text("cat\tk a t\nsat\n")
+    assert isinstance(BeamDecoder(DecoderConfig(kind="beam"), TOK).decoder, native.NativeWordLmSearch)
+    # compiled=False keeps flashlight and the Python LM.
+    cases = ((DecoderConfig(kind="beam"), False), (DecoderConfig(kind="beam", lm=lm, lexicon=str(odd)), True),
+             (DecoderConfig(kind="beam", lm=lm), False), (DecoderConfig(kind="beam", lm=lm, lexicon="lm"), False))
     for config, compiled in cases:
         assert not isinstance(BeamDecoder(config, TOK, compiled=compiled).decoder, native.NativeWordLmSearch)
 
@@ -119,3 +125,36 @@ def test_an_empty_utterance_and_a_single_frame_decode(lm_path):
     decoder = BeamDecoder(DecoderConfig(kind="beam", lm=str(lm_path)), TOK)
     assert decoder.decode(torch.empty(0, len(TOK)), 0.04).text == ""
     assert decoder.decode(emissions([{"a": 0.99}]), 0.04).text == "a"
+
+
+@pytest.mark.parametrize("text", ["the cat sat", "a dgo ate the lg", "th kat sat on a mat"])
+def test_lexicon_mode_writes_the_words_flashlights_lexicon_search_writes(lm_path, text):
+    config = DecoderConfig(kind="beam", lm=str(lm_path), lm_weight=1.0, word_score=0.5, lexicon="lm")
+    compiled, flashlight = _both(config, emissions(spelled(text, p=0.8)))
+    assert isinstance(BeamDecoder(config, TOK).decoder, native.NativeWordLmSearch)
+    words = {w for s in SENTENCES for w in s.split()}
+    assert compiled.text == flashlight.text
+    assert set(compiled.text.split()) <= words
+
+
+def test_a_finite_unk_score_lets_a_lexicon_search_write_other_words(tmp_path):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("cat\nsat\n")
+    lp = emissions(spelled("dog sat", p=0.95))
+    config = DecoderConfig(kind="beam", lexicon=str(lexicon))
+    assert BeamDecoder(config, TOK).decode(lp, 0.04).text == "sat"  # as flashlight's lexicon search
+    # unk_score as DecoderConfig documents it (flashlight applies it only to an <unk> lexicon entry).
+    assert BeamDecoder(dataclasses.replace(config, unk_score=-1.0), TOK).decode(lp, 0.04).text == "dog sat"
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_word_that_ends_as_a_mere_prefix_of_lm_words_pays_the_unknown_charge_once(lm_path, compiled):
+    # "ca" starts "cat" all the way, so nothing is charged while it is spelled; it is still no LM word.
+    lp = emissions(spelled("ca sat", p=0.99))
+    scores = {}
+    for unk in (0.0, -5.0):
+        config = DecoderConfig(kind="beam", lm=str(lm_path), lm_weight=1.0, unk_prefix_score=unk, token_min_logp=-1000)
+        hyp = BeamDecoder(config, TOK, compiled=compiled).decode(lp, 0.04)
+        assert hyp.text == "ca sat"
+        scores[unk] = hyp.score
+    assert scores[-5.0] - scores[0.0] == pytest.approx(-5.0, abs=1e-3)
