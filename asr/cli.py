@@ -92,8 +92,8 @@ def _add_decoder_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--beam-size-token", type=opt.integer(0, limits.MAX_VOCAB), help="tokens tried per frame (0 = all)")
     g.add_argument("--beam-threshold", type=opt.number(0, 1e6, low_open=True))
     g.add_argument("--token-min-logp", type=opt.number(-1000, 0), metavar="LOGP",
-                   help="lexicon-free search with an LM or hotwords: skip tokens below this log-probability in a "
-                   "frame (default -5; -1000 = off)")
+                   help="character models' beam search: skip tokens below this log-probability in a frame "
+                   "(default -5; -1000 = off)")
     g.add_argument("--blank-skip", type=opt.number(0, 1, low_open=True), metavar="P",
                    help="runs of frames with blank probability above P keep one frame before the beam search "
                    "(default 0.999; 1 = off)")

@@ -130,16 +130,20 @@ struct LmNode {
 };
 
 // One prefix (a node: the tokens emitted so far) at one frame, with the CTC probability of its paths split
-// by whether they end in blank (pb) or in the prefix's last token (pnb), and its weighted LM score.
+// by how they end: p[0] in blank, p[1] in the prefix's last token; and its weighted LM score. Each part keeps
+// the back-pointer of its best path, so the frame path read back (word times, the n-best's tokens) spells
+// this prefix: a path that repeats a letter after a blank must go back through the blank-ending part.
 struct Hyp {
   int node;
   int token;  // the last emitted token (the separator at the start)
-  double pb, pnb, lm;
-  int parent;      // the best path's hypothesis at the previous frame
-  int frame_token;  // what the best path emitted at this frame (blank, a repeat or a new token)
-  double best;     // that path's score, to choose the parent
-  double total;    // logadd(pb, pnb) + lm, set when the frame's contributions are all in
-  double score() const { return logadd(pb, pnb) + lm; }
+  double p[2];
+  double lm;
+  int parent[2];  // per part: the best path's hypothesis at the previous frame,
+  int from[2];    // and the part of it that path went through
+  double best[2];  // that path's probability, to choose the back-pointer
+  double total;    // logadd(p[0], p[1]) + lm, set when the frame's contributions are all in
+  double score() const { return logadd(p[0], p[1]) + lm; }
+  int best_part() const { return p[1] > p[0] ? 1 : 0; }
   static double logadd(double a, double b) {
     if (a == kNegInf) return b;
     if (b == kNegInf) return a;
@@ -228,7 +232,8 @@ class WordLmSearch {
     nodes_.emplace_back();
     nodes_[0].context = {word("<s>")};
     std::vector<std::vector<Hyp>> frames(static_cast<size_t>(T) + 2);
-    frames[0].push_back({0, sep_, kNegInf, 0.0, 0.0, -1, sep_, 0.0, 0.0});  // as if a separator came first
+    // As if a separator came first.
+    frames[0].push_back({0, sep_, {kNegInf, 0.0}, 0.0, {-1, -1}, {1, 1}, {kNegInf, 0.0}, 0.0});
     std::vector<int> idx(N);
     const int n_tokens = std::min(beam_size_token_, N);
     for (int t = 0; t < T; ++t) {
@@ -241,22 +246,23 @@ class WordLmSearch {
       const auto& prev = frames[t];
       for (int p = 0; p < static_cast<int>(prev.size()); ++p) {
         const Hyp& h = prev[p];
-        const double total = Hyp::logadd(h.pb, h.pnb);
+        const double total = Hyp::logadd(h.p[0], h.p[1]);
+        const int via = h.best_part();
         for (int r = 0; r < n_tokens; ++r) {
           const int n = idx[r];
           if (r > 0 && row[n] < token_min_logp_) break;  // sorted: the rest are lower
           const double am = row[n] + (n == sep_ ? sil_score_ : 0.0);
           if (n == blank_) {
-            add(h.node, h.token, total + am, kNegInf, h.lm, p, n);
+            add(h.node, h.token, 0, total + am, h.lm, p, via);
           } else if (n == h.token) {
-            add(h.node, h.token, kNegInf, h.pnb + am, h.lm, p, n);  // the token goes on
-            if (h.pb != kNegInf) {  // after a blank, the same token again is a new one
+            add(h.node, h.token, 1, h.p[1] + am, h.lm, p, 1);  // the token goes on
+            if (h.p[0] != kNegInf) {  // after a blank, the same token again is a new one
               auto [child, lm_score] = expand(h.node, n);
-              if (child >= 0) add(child, n, kNegInf, h.pb + am, h.lm + weight_ * lm_score, p, n);
+              if (child >= 0) add(child, n, 1, h.p[0] + am, h.lm + weight_ * lm_score, p, 0);
             }
           } else {
             auto [child, lm_score] = expand(h.node, n);
-            if (child >= 0) add(child, n, kNegInf, total + am, h.lm + weight_ * lm_score, p, n);
+            if (child >= 0) add(child, n, 1, total + am, h.lm + weight_ * lm_score, p, via);
           }
         }
       }
@@ -267,7 +273,8 @@ class WordLmSearch {
     const auto& last = frames[T];
     for (int p = 0; p < static_cast<int>(last.size()); ++p) {
       auto [child, lm_score] = finish(last[p].node);
-      if (child >= 0) add(child, sep_, last[p].pb, last[p].pnb, last[p].lm + weight_ * lm_score, p, sep_);
+      const Hyp& h = last[p];
+      if (child >= 0) add(child, sep_, 1, Hyp::logadd(h.p[0], h.p[1]), h.lm + weight_ * lm_score, p, h.best_part());
     }
     prune(frames[T + 1], true);
 
@@ -276,11 +283,13 @@ class WordLmSearch {
     const int count = std::min<int>(nbest_, static_cast<int>(final_hyps.size()));
     std::vector<int> path(static_cast<size_t>(T) + 2);
     for (int i = 0; i < count; ++i) {
-      int at = i;
+      int at = i, part = 1;
       for (int f = T + 1; f >= 0; --f) {
         const Hyp& h = frames[f][at];
-        path[f] = h.frame_token;
-        at = h.parent;
+        path[f] = part == 0 ? blank_ : h.token;
+        const int next = h.parent[part];
+        part = h.from[part];
+        at = next;
       }
       // torchaudio's collapse of a frame path: each token at the frame it starts, blanks dropped (a blank
       // between two equal tokens keeps them apart).
@@ -297,23 +306,20 @@ class WordLmSearch {
     return results;
   }
 
-  // One path's contribution to a prefix at this frame: probabilities of equal prefixes add up.
-  void add(int node, int token, double pb, double pnb, double lm, int parent, int frame_token) {
-    const double path = Hyp::logadd(pb, pnb) + lm;
+  // Paths reaching a prefix at this frame: their probabilities add up, per ending (part 0: blank, 1: token).
+  void add(int node, int token, int part, double value, double lm, int parent, int from) {
     LmNode& at = nodes_[node];
     if (at.step != step_) {
       at.step = step_;
       at.slot = static_cast<int>(candidates_.size());
-      candidates_.push_back({node, token, pb, pnb, lm, parent, frame_token, path, 0.0});
-      return;
+      candidates_.push_back({node, token, {kNegInf, kNegInf}, lm, {-1, -1}, {1, 1}, {kNegInf, kNegInf}, 0.0});
     }
     Hyp& into = candidates_[at.slot];
-    into.pb = Hyp::logadd(into.pb, pb);
-    into.pnb = Hyp::logadd(into.pnb, pnb);
-    if (path > into.best) {
-      into.best = path;
-      into.parent = parent;
-      into.frame_token = frame_token;
+    into.p[part] = Hyp::logadd(into.p[part], value);
+    if (value > into.best[part] || into.parent[part] < 0) {
+      into.best[part] = value;
+      into.parent[part] = parent;
+      into.from[part] = from;
     }
   }
 

@@ -158,3 +158,12 @@ def test_a_word_that_ends_as_a_mere_prefix_of_lm_words_pays_the_unknown_charge_o
         assert hyp.text == "ca sat"
         scores[unk] = hyp.score
     assert scores[-5.0] - scores[0.0] == pytest.approx(-5.0, abs=1e-3)
+
+
+def test_a_letter_repeated_after_a_blank_reads_back_as_two_letters():
+    # "to" mostly ends in "o o" at frame 2, but "too" can only come through its blank ("o _ o"): the path read
+    # back for "too" must be that one, or its tokens (and the n-best text) would say "to" again.
+    lp = emissions([{"t": 0.9}, {"o": 0.9}, {"o": 0.6, "<blank>": 0.39}, {"o": 0.9}])
+    hyp = BeamDecoder(DecoderConfig(kind="beam", nbest=4, token_min_logp=-1000, blank_skip=1.0), TOK).decode(lp, 0.04)
+    texts = [t for t, _ in hyp.nbest]
+    assert texts[:2] == ["to", "too"] and len(set(texts)) == len(texts)
