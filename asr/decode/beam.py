@@ -19,6 +19,7 @@ import math
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
 
@@ -163,10 +164,11 @@ def blank_run_starts(log_probs: torch.Tensor, blank_id: int, blank_prob: float) 
     separates a repeated token ("l l" in "hello") and frame times map back through the returned indices."""
     if blank_prob >= 1.0:
         return torch.arange(log_probs.shape[0])
-    blank = log_probs[:, blank_id] > math.log(blank_prob)
-    repeat = torch.zeros_like(blank)
+    # numpy: these few vector operations cost several times more as torch calls on short utterances.
+    blank = log_probs[:, blank_id].detach().float().cpu().numpy() > math.log(blank_prob)
+    repeat = np.zeros_like(blank)
     repeat[1:] = blank[1:] & blank[:-1]
-    return (~repeat).nonzero().squeeze(1)
+    return torch.from_numpy(np.flatnonzero(~repeat))
 
 
 def check_lexicon_against_lm(lexicon: dict, lm_vocab: set[str], lexicon_path: str, lm_path: str) -> None:
@@ -185,6 +187,11 @@ def _decoder_word_list(lexicon_path: Path) -> list[str]:
 
     word_dict = create_word_dict(load_words(str(lexicon_path)))
     return [word_dict.get_entry(i) for i in range(word_dict.index_size())]
+
+
+def _ints(values) -> list[int]:
+    """torchaudio's hypotheses hold tensors, the compiled search's hold lists."""
+    return values.tolist() if hasattr(values, "tolist") else values
 
 
 def _name_words(timed: list[Word], names: list[str]) -> list[Word]:
@@ -313,20 +320,21 @@ class BeamDecoder:
         # flashlight's token path has a virtual silence before frame 0 and after the last frame, so
         # torchaudio's timesteps are one frame late; shift back and drop the virtual entries.
         frames = len(kept)
-        tokens = [(int(t), int(kept[f - 1])) for t, f in zip(best.tokens.tolist(), best.timesteps.tolist())
+        kept_frames = kept.tolist()
+        tokens = [(t, kept_frames[f - 1]) for t, f in zip(_ints(best.tokens), _ints(best.timesteps))
                   if 0 < f <= frames]
         words = words_from_tokens(tokens, log_probs, self.tokenizer, frame_shift)
         if best.words:
             words = _name_words(words, list(best.words))
-        nbest = [(self._text(h), float(h.score)) for h in results]
+        text = " ".join(w.word for w in words)
+        nbest = [(text, float(best.score))] + [(self._text(h), float(h.score)) for h in results[1:]]
         units = self.tokenizer.unit_string(t for t, _ in tokens)
-        return Hypothesis(text=" ".join(w.word for w in words), words=words, score=float(best.score), nbest=nbest,
-                          units=units)
+        return Hypothesis(text=text, words=words, score=float(best.score), nbest=nbest, units=units)
 
     def _text(self, hyp) -> str:
         if hyp.words:
             return " ".join(hyp.words)
-        return self.tokenizer.decode(t for t in hyp.tokens.tolist() if t != self.tokenizer.blank_id)
+        return self.tokenizer.decode(t for t in _ints(hyp.tokens) if t != self.tokenizer.blank_id)
 
     def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]:
         return [self.decode(log_probs[i, : int(lengths[i])], frame_shift) for i in range(log_probs.shape[0])]

@@ -28,22 +28,27 @@ def words_from_tokens(
     """
     sep = tokenizer.word_sep_id
     words: list[Word] = []
-    current: list[tuple[int, int]] = []
+    if not tokens:
+        return words
+    # Every token's posterior in one indexing call: per-token tensor indexing cost more than the search.
+    ids, frames = zip(*tokens)
+    posteriors = log_probs[list(frames), list(ids)].exp().tolist()
+    current: list[int] = []  # indices into tokens
 
     def flush() -> None:
         if not current:
             return
-        first, last = current[0][1], current[-1][1]
-        conf = min(float(log_probs[f, t].exp()) for t, f in current)
-        text = tokenizer.decode(t for t, _ in current)
+        first, last = tokens[current[0]][1], tokens[current[-1]][1]
+        conf = min(posteriors[i] for i in current)
+        text = tokenizer.decode(ids[i] for i in current)
         words.append(Word(text, round(first * frame_shift, 3), round((last + 1) * frame_shift, 3), round(conf, 4)))
         current.clear()
 
-    for tok, frame in tokens:
+    for i, tok in enumerate(ids):
         if tok == sep:
             flush()
         else:
-            current.append((tok, frame))
+            current.append(i)
     flush()
     return words
 

@@ -68,10 +68,10 @@ def ngram_lm(arpa):
 
 @dataclass
 class NativeHypothesis:
-    """The fields BeamDecoder reads from torchaudio's ``CTCHypothesis``."""
+    """The fields BeamDecoder reads from torchaudio's ``CTCHypothesis`` (lists where it has tensors)."""
 
-    tokens: torch.Tensor
-    timesteps: torch.Tensor
+    tokens: list[int]
+    timesteps: list[int]
     score: float
     words: list = field(default_factory=list)
 
@@ -107,6 +107,5 @@ class NativeWordLmSearch:
                 self.search.set_token_min_logp(-math.inf)
                 results = self.search.decode(frames)
                 self.search.set_token_min_logp(self.token_min_logp)
-            out.append([NativeHypothesis(torch.tensor(r.tokens, dtype=torch.long),
-                                         torch.tensor(r.timesteps, dtype=torch.int32), r.score) for r in results])
+            out.append([NativeHypothesis(r.tokens, r.timesteps, r.score) for r in results])
         return out

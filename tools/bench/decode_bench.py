@@ -74,6 +74,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pyctc-betas", default="0,1.5,3", help="pyctcdecode grid: beta values")
     p.add_argument("--limit", type=int, default=0, help="first N utterances only (0 = all)")
     p.add_argument("--threads", type=int, default=1, help="torch (and OMP/BLAS) threads")
+    p.add_argument("--hotwords", default="", help="comma-separated hotwords for the hotword rows (none: no rows)")
     return p.parse_args(argv)
 
 
@@ -108,10 +109,10 @@ def timed_decode(decode: Callable[[torch.Tensor], str], emissions: Sequence[torc
 
 
 def run_pyctc(python: Path, emissions: Sequence[torch.Tensor], labels: list[str], lm: str, beam_width: int,
-              settings: list[tuple[float, float]], threads: int, workdir: Path) -> dict:
+              settings: list[tuple[float, float]], threads: int, workdir: Path, extra: list[dict] = ()) -> dict:
     np.savez(workdir / "emissions.npz", **{f"u{i}": e.numpy().astype(np.float32) for i, e in enumerate(emissions)})
     job = {"emissions": str(workdir / "emissions.npz"), "labels": labels, "lm": lm, "beam_width": beam_width,
-           "settings": settings, "out": str(workdir / "pyctc_out.json")}
+           "settings": settings, "extra": list(extra), "out": str(workdir / "pyctc_out.json")}
     (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
@@ -231,6 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Lexicon-free with the LM before the compiled search: flashlight's search with the Python word LM.
     python_lm = "ours: beam + LM, lexicon-free, Python LM (before)"
     ours.append((python_lm, f"lm_weight {args.lm_weight}, word_score {args.word_score}", with_lm))
+    # The other modes: an n-best of 10 (word times come with every hypothesis), and hotwords.
+    ours.append(("ours: beam + LM, n-best 10 + word times", f"lm_weight {args.lm_weight}, word_score "
+                 f"{args.word_score}", dataclasses.replace(with_lm, nbest=10)))
+    hotwords = [w for w in args.hotwords.split(",") if w.strip()]
+    if hotwords:
+        ours.append(("ours: beam + LM + hotwords", f"{', '.join(hotwords)} (boost {DecoderConfig().hotword_boost:g})",
+                     dataclasses.replace(with_lm, hotwords=hotwords)))
     rows: list[Row] = []
     for label, settings, config in ours:
         start = time.perf_counter()
@@ -247,13 +255,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings += [(a, b) for a in _floats(args.pyctc_alphas) for b in _floats(args.pyctc_betas)]
         settings = list(dict.fromkeys(settings))  # unique, in order
         labels = ["" if s == BLANK else " " if s == WORD_SEP else s for s in bundle.tokenizer.symbols]
+        alpha, beta = mapped
+        extra = [{"label": "pyctcdecode: decode_beams (n-best + word frames)", "alpha": alpha, "beta": beta,
+                  "beams": True}]
+        if hotwords:
+            extra.append({"label": "pyctcdecode: decode + hotwords", "alpha": alpha, "beta": beta,
+                          "hotwords": hotwords, "hotword_weight": 10.0})
         with tempfile.TemporaryDirectory(prefix="decode-bench-") as tmp:
-            out = run_pyctc(python, emissions, labels, lm, args.beam_size, settings, args.threads, Path(tmp))
+            out = run_pyctc(python, emissions, labels, lm, args.beam_size, settings, args.threads, Path(tmp), extra)
         load_s = out["lm_load"]["wall_s"]
         for run in out["runs"]:
             grid.append(row("pyctcdecode", f"alpha {run['alpha']}, beta {run['beta']}", run["hyps"], run["wall_s"],
                             run["cpu_s"], load_s))
         best = min(grid, key=lambda r: (r.wer, r.cer))
+        for run in out.get("extra", []):
+            settings_text = f"alpha {run['alpha']}, beta {run['beta']}" + (
+                f", hotword_weight {run['hotword_weight']:g}" if "hotwords" in run else "")
+            rows.append(row(run["label"], settings_text, run["hyps"], run["wall_s"], run["cpu_s"], load_s))
         for label, r in (("mapped from ours", grid[0]), ("defaults", grid[1]), ("best of all settings", best)):
             rows.append(dataclasses.replace(r, decoder=f"pyctcdecode ({label})"))
         info["pyctcdecode"] = {"versions": out["versions"], "lm_load": out["lm_load"], "venv": args.pyctc_venv,

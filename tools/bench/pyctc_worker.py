@@ -2,8 +2,10 @@
 
 Usage: python pyctc_worker.py JOB.json. JOB.json holds ``emissions`` (an .npz with arrays u0, u1, ... of
 log-probs, float32, frames x labels), ``labels``, ``lm``, ``beam_width``, ``settings`` ([[alpha, beta], ...])
-and ``out`` (the JSON file written back: versions, LM load seconds, and per setting the hypotheses and the
-wall/CPU seconds of the ``decode`` calls alone).
+``extra`` (other modes: [{"label", "alpha", "beta", and "hotwords" + "hotword_weight" for ``decode`` with
+hotwords, or "beams": true for ``decode_beams``, the n-best with word frames}]) and ``out`` (the JSON file
+written back: versions, LM load seconds, and per setting and extra mode the hypotheses and the wall/CPU
+seconds of the decode calls alone).
 """
 
 from __future__ import annotations
@@ -26,22 +28,36 @@ def main(job_path: str) -> None:
     alpha0, beta0 = job["settings"][0]
     decoder = build_ctcdecoder(job["labels"], kenlm_model_path=job["lm"], alpha=alpha0, beta=beta0)
     lm_load = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
-    runs = []
-    for alpha, beta in job["settings"]:
-        decoder.reset_params(alpha=alpha, beta=beta)  # the same LM object, new weights
+    def timed(decode) -> dict:
         hyps = []
         wall_s = cpu_s = 0.0
         for logits in emissions:
             wall, cpu = time.perf_counter(), time.process_time()
-            text = decoder.decode(logits, beam_width=job["beam_width"])
+            text = decode(logits)
             wall_s += time.perf_counter() - wall
             cpu_s += time.process_time() - cpu
             hyps.append(text)
-        runs.append({"alpha": alpha, "beta": beta, "wall_s": wall_s, "cpu_s": cpu_s, "hyps": hyps})
+        return {"wall_s": wall_s, "cpu_s": cpu_s, "hyps": hyps}
+
+    width = job["beam_width"]
+    runs = []
+    for alpha, beta in job["settings"]:
+        decoder.reset_params(alpha=alpha, beta=beta)  # the same LM object, new weights
+        runs.append({"alpha": alpha, "beta": beta, **timed(lambda x: decoder.decode(x, beam_width=width))})
+    extra = []
+    for mode in job.get("extra", []):
+        decoder.reset_params(alpha=mode["alpha"], beta=mode["beta"])
+        if mode.get("beams"):
+            result = timed(lambda x: decoder.decode_beams(x, beam_width=width)[0][0])  # best beam's text
+        else:
+            hotwords, weight = mode["hotwords"], mode["hotword_weight"]
+            result = timed(lambda x, h=hotwords, w=weight: decoder.decode(x, beam_width=width, hotwords=h,
+                                                                           hotword_weight=w))
+        extra.append({**mode, **result})
     versions = {name: version(name) for name in ("pyctcdecode", "kenlm", "numpy")}
     versions["python"] = sys.version.split()[0]
     with open(job["out"], "w", encoding="utf-8") as handle:
-        json.dump({"versions": versions, "lm_load": lm_load, "runs": runs}, handle)
+        json.dump({"versions": versions, "lm_load": lm_load, "runs": runs, "extra": extra}, handle)
 
 
 if __name__ == "__main__":
