@@ -66,7 +66,7 @@ def _decoder_overrides(args: argparse.Namespace) -> dict:
     if args.decoder is not None:
         overrides["kind"] = args.decoder
     for key in ("lexicon", "beam_size", "beam_size_token", "beam_threshold", "blank_skip", "lm_weight", "word_score",
-                "nbest", "hotword_boost", "token_min_logp"):
+                "nbest", "hotword_boost", "token_min_logp", "unk_prefix_score"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     if args.lm is not None:
@@ -94,6 +94,9 @@ def _add_decoder_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--token-min-logp", type=opt.number(-1000, 0), metavar="LOGP",
                    help="character models' beam search: skip tokens below this log-probability in a frame "
                    "(default -5; -1000 = off)")
+    g.add_argument("--unk-prefix-score", type=opt.number(-1000, 0), metavar="SCORE",
+                   help="lexicon-free search with an LM: charge for a word outside the LM's words (default -25; "
+                   "0 = off)")
     g.add_argument("--blank-skip", type=opt.number(0, 1, low_open=True), metavar="P",
                    help="runs of frames with blank probability above P keep one frame before the beam search "
                    "(default 0.999; 1 = off)")

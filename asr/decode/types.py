@@ -55,9 +55,11 @@ class DecoderConfig:
     unk_score: float = float("-inf")  # lexicon decoding: score of words outside the lexicon
     # Lexicon-free decoding with an LM: a word outside the LM's (and hotwords') words costs this once, when
     # its spelling starts no such word or, if it never does ("callin"), when it ends; in final-score (natural
-    # log) units, like pyctcdecode's unk_score_offset; 0 = off. Without it misspellings compete with real
-    # words at the LM's <unk> price (tools/bench/results/decode_*.md).
-    unk_prefix_score: float = -10.0
+    # log) units; 0 = off. Without it misspellings compete with real words at the LM's <unk> price
+    # (tools/bench/results/decode_*.md). -25 beat -10 by 0.2-0.4 points of WER on speechocean762's tuning
+    # half (-15 to -40 within 0.2; recipes/speechocean762/RESULTS.md, sixth session); pyctcdecode charges its
+    # unk_score_offset, -10 in log10 units, times alpha x ln 10: about -25 at the weights tuned there.
+    unk_prefix_score: float = -25.0
     nbest: int = 1
     # "word", "two words", "word:boost", or "@file" naming a file with one such entry per line
     hotwords: list[str] = field(default_factory=list)
