@@ -284,7 +284,7 @@ class WordLmSearch {
     std::vector<int> path(static_cast<size_t>(T) + 2);
     for (int i = 0; i < count; ++i) {
       int at = i, part = 1;
-      for (int f = T + 1; f >= 0; --f) {
+      for (int f = T + 1; f >= 0 && at >= 0; --f) {
         const Hyp& h = frames[f][at];
         path[f] = part == 0 ? blank_ : h.token;
         const int next = h.parent[part];
@@ -308,6 +308,7 @@ class WordLmSearch {
 
   // Paths reaching a prefix at this frame: their probabilities add up, per ending (part 0: blank, 1: token).
   void add(int node, int token, int part, double value, double lm, int parent, int from) {
+    if (value == kNegInf || lm == kNegInf) return;  // no path: never a hypothesis (nor a back-pointer to none)
     LmNode& at = nodes_[node];
     if (at.step != step_) {
       at.step = step_;
@@ -316,7 +317,7 @@ class WordLmSearch {
     }
     Hyp& into = candidates_[at.slot];
     into.p[part] = Hyp::logadd(into.p[part], value);
-    if (value > into.best[part] || into.parent[part] < 0) {
+    if (value > into.best[part]) {
       into.best[part] = value;
       into.parent[part] = parent;
       into.from[part] = from;
@@ -334,7 +335,7 @@ class WordLmSearch {
     }
     const double threshold = best - beam_threshold_;
     for (const Hyp& c : candidates_)
-      if (c.total >= threshold) out.push_back(c);
+      if (c.total >= threshold && c.total != kNegInf) out.push_back(c);
     const int size = std::min<int>(beam_size_, static_cast<int>(out.size()));
     auto by_score = [](const Hyp& a, const Hyp& b) { return a.total > b.total; };
     if (sorted) {

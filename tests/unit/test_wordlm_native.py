@@ -167,3 +167,25 @@ def test_a_letter_repeated_after_a_blank_reads_back_as_two_letters():
     hyp = BeamDecoder(DecoderConfig(kind="beam", nbest=4, token_min_logp=-1000, blank_skip=1.0), TOK).decode(lp, 0.04)
     texts = [t for t, _ in hyp.nbest]
     assert texts[:2] == ["to", "too"] and len(set(texts)) == len(texts)
+
+
+def test_random_emissions_never_crash_and_every_hypothesis_reads_back(tmp_path, lm_path):
+    # A hypothesis reached only through blank-ending paths once gave its token-ending part a back-pointer to
+    # nothing, and reading the path back crashed the process (a speechocean762 utterance, lexicon mode).
+    words = tmp_path / "words.txt"
+    words.write_text("cat\nsat\nmat\nthe\non\na\n")
+    gen = torch.Generator().manual_seed(0)
+    configs = [DecoderConfig(kind="beam", lm=str(lm_path), lexicon=str(words), nbest=5, beam_size=8),
+               DecoderConfig(kind="beam", lm=str(lm_path), nbest=5, beam_size=8),
+               DecoderConfig(kind="beam", nbest=5, beam_size=8, token_min_logp=-1000)]
+    decoders = [BeamDecoder(c, TOK) for c in configs]
+    for _ in range(60):
+        frames = int(torch.randint(1, 40, (1,), generator=gen))
+        logits = torch.randn(frames, len(TOK), generator=gen) * 4
+        logits[:, 0] += 3  # blank-heavy, as CTC output is
+        lp = logits.log_softmax(-1)
+        for decoder in decoders:
+            hyp = decoder.decode(lp, 0.04)
+            assert all(math.isfinite(score) for _, score in hyp.nbest)
+            texts = [t for t, _ in hyp.nbest]
+            assert len(set(texts)) == len(texts) and (not texts or texts[0] == hyp.text)
