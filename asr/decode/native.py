@@ -1,10 +1,10 @@
-"""The compiled lexicon-free word-LM search (``asr/decode/_wordlm.cpp``), shaped like torchaudio's decoder so
-:class:`asr.decode.beam.BeamDecoder` reads its results the same way.
+"""The compiled beam search of character models (``asr/decode/_wordlm.cpp``), shaped like torchaudio's decoder
+so :class:`asr.decode.beam.BeamDecoder` reads its results the same way.
 
-It replaces the Python ``WordLmAdapter`` for lexicon-free decoding with an LM or hotwords: the same word
-scores, a prefix beam search (paths of one prefix summed) instead of flashlight's best-path search, and no
-Python call per (hypothesis, token) pair (tests/unit/test_wordlm_native.py). Lexicon decoding
-stays with flashlight (its KenLM is C++ already; with hotwords it still uses the adapter).
+It replaces flashlight's lexicon-free search and the Python ``WordLmAdapter`` (lexicon-free, with or without a
+word LM and hotwords) and flashlight's lexicon search for a character lexicon: the adapter's word scores, a
+prefix beam search (paths of one prefix summed) instead of flashlight's best-path search, and no Python call
+per (hypothesis, token) pair (tests/unit/test_wordlm_native.py). Phone lexicons stay with flashlight.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def available() -> bool:
     global _warned
     if _wordlm is None and not _warned:
         _warned = True
-        log.warning("the compiled word-LM search is not built (%s): lexicon-free decoding with an LM uses the "
-                    "slower Python path; 'pip install -e .' builds it", _IMPORT_ERROR)
+        log.warning("the compiled beam search is not built (%s): character models decode through flashlight "
+                    "and the slower Python LM; 'pip install -e .' builds it", _IMPORT_ERROR)
     return _wordlm is not None
 
 
@@ -100,6 +100,10 @@ class NativeWordLmSearch:
         out = []
         for item in emissions:
             frames = item.detach().float().cpu().numpy()
+            if not np.isfinite(frames).all():
+                # NaN (a broken model) or +inf: such a token is impossible here, and NaN must never reach the
+                # C++ sorts (their comparisons need an order NaN does not have).
+                frames = np.where(np.isneginf(frames) | np.isfinite(frames), frames, -np.inf).astype(np.float32)
             results = self.search.decode(frames)
             if not results or not math.isfinite(results[0].score):
                 # A lexicon word may need a letter the model all but ruled out: pruning it can leave no word at

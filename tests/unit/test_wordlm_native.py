@@ -189,3 +189,15 @@ def test_random_emissions_never_crash_and_every_hypothesis_reads_back(tmp_path, 
             assert all(math.isfinite(score) for _, score in hyp.nbest)
             texts = [t for t, _ in hyp.nbest]
             assert len(set(texts)) == len(texts) and (not texts or texts[0] == hyp.text)
+
+
+def test_non_finite_emissions_give_an_empty_or_partial_transcript_not_a_crash(lm_path, caplog):
+    decoder = BeamDecoder(DecoderConfig(kind="beam", lm=str(lm_path)), TOK)
+    lp = emissions(spelled("cat sat", p=0.97))
+    lp[3] = float("nan")
+    lp[5, 4] = float("inf")
+    hyp = decoder.decode(lp, 0.04)
+    assert isinstance(hyp.text, str)
+    everything_nan = torch.full((6, len(TOK)), float("nan"))
+    assert decoder.decode(everything_nan, 0.04).text == ""
+    assert "no hypothesis survived" in caplog.text
