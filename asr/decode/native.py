@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from asr.lm.arpa import LmError
+
 try:
     from asr.decode import _wordlm
 except ImportError as exc:  # a source checkout whose extension was never built
@@ -26,6 +28,8 @@ except ImportError as exc:  # a source checkout whose extension was never built
 log = logging.getLogger(__name__)
 _warned = False
 
+# The C++ search keeps an n-gram's words in a fixed buffer of 64.
+MAX_ORDER = 63
 # Words an n-gram LM carries that are not words.
 _SPECIAL = ("<s>", "</s>", "<unk>")
 
@@ -82,6 +86,8 @@ class NativeWordLmSearch:
     def __init__(self, arpa, tokenizer, hotwords, config, lexicon: Iterable[str] | None = None):
         """``lexicon``: the only words to write (a character model's, spelled by their letters); None:
         lexicon-free."""
+        if arpa is not None and arpa.order > MAX_ORDER:
+            raise LmError(f"{config.lm}: a {arpa.order}-gram model; the beam search takes at most {MAX_ORDER}-grams")
         self.search = _wordlm.WordLmSearch(
             list(tokenizer.symbols), tokenizer.blank_id, tokenizer.word_sep_id,
             ngram_lm(arpa) if arpa is not None else None, config.lm_weight, config.word_score,

@@ -201,3 +201,17 @@ def test_non_finite_emissions_give_an_empty_or_partial_transcript_not_a_crash(lm
     everything_nan = torch.full((6, len(TOK)), float("nan"))
     assert decoder.decode(everything_nan, 0.04).text == ""
     assert "no hypothesis survived" in caplog.text
+
+
+def test_an_lm_of_absurd_order_is_refused_in_one_line(tmp_path):
+    from asr.lm.arpa import LmError
+
+    order = native.MAX_ORDER + 1
+    lines = ["\\data\\", "ngram 1=2"] + [f"ngram {k}=1" for k in range(2, order + 1)] + ["", "\\1-grams:",
+             "-1.0\t<s>\t0", "-1.0\ta\t0"]
+    for k in range(2, order + 1):
+        lines += ["", f"\\{k}-grams:", "-0.5\t" + " ".join(["<s>"] + ["a"] * (k - 1)) + ("\t0" if k < order else "")]
+    path = tmp_path / "deep.arpa"
+    path.write_text("\n".join(lines + ["", "\\end\\", ""]))
+    with pytest.raises(LmError, match="deep.arpa: a 64-gram model"):
+        BeamDecoder(DecoderConfig(kind="beam", lm=str(path)), TOK)
