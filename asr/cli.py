@@ -98,8 +98,8 @@ def _add_decoder_options(p: argparse.ArgumentParser) -> None:
                    help="lexicon-free search with an LM: charge for a word outside the LM's words (default -25; "
                    "0 = off)")
     g.add_argument("--blank-skip", type=opt.number(0, 1, low_open=True), metavar="P",
-                   help="runs of frames with blank probability above P keep one frame before the beam search "
-                   "(default 0.999; 1 = off)")
+                   help="flashlight's beam searches (phone lexicons): runs of frames with blank probability above "
+                   "P keep one frame before the search (default 0.999; 1 = off)")
     g.add_argument("--lm-weight", type=opt.number(-1000, 1000))
     g.add_argument("--word-score", type=opt.number(-1000, 1000))
     g.add_argument("--nbest", type=opt.integer(1, limits.MAX_NBEST),

@@ -303,8 +303,11 @@ class BeamDecoder:
 
     def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis:
         log_probs = log_probs.detach().float().cpu()
-        kept = blank_run_starts(log_probs, self.tokenizer.blank_id, self.config.blank_skip)
-        emissions = log_probs[kept].contiguous().unsqueeze(0)
+        # The compiled search decodes every frame: skipping blank runs first cost it more than it saved
+        # (tools/bench/results/decode_*.md, the "every frame" rows); flashlight's searches gain from it.
+        compiled = isinstance(self.decoder, native.NativeWordLmSearch)
+        kept = blank_run_starts(log_probs, self.tokenizer.blank_id, 1.0 if compiled else self.config.blank_skip)
+        emissions = (log_probs if len(kept) == len(log_probs) else log_probs[kept]).contiguous().unsqueeze(0)
         results = self.decoder(emissions)[0]
         if not results or not math.isfinite(float(results[0].score)):
             # Say why a transcript is empty or meaningless instead of reporting success in silence.

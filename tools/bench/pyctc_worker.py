@@ -29,15 +29,19 @@ def main(job_path: str) -> None:
     decoder = build_ctcdecoder(job["labels"], kenlm_model_path=job["lm"], alpha=alpha0, beta=beta0)
     lm_load = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
     def timed(decode) -> dict:
-        hyps = []
-        wall_s = cpu_s = 0.0
-        for logits in emissions:
-            wall, cpu = time.perf_counter(), time.process_time()
-            text = decode(logits)
-            wall_s += time.perf_counter() - wall
-            cpu_s += time.process_time() - cpu
-            hyps.append(text)
-        return {"wall_s": wall_s, "cpu_s": cpu_s, "hyps": hyps}
+        best = None
+        for _ in range(max(1, job.get("repeats", 1))):  # the fastest of the passes, as decode_bench.py times ours
+            hyps = []
+            wall_s = cpu_s = 0.0
+            for logits in emissions:
+                wall, cpu = time.perf_counter(), time.process_time()
+                text = decode(logits)
+                wall_s += time.perf_counter() - wall
+                cpu_s += time.process_time() - cpu
+                hyps.append(text)
+            if best is None or cpu_s < best["cpu_s"]:
+                best = {"wall_s": wall_s, "cpu_s": cpu_s, "hyps": hyps}
+        return best
 
     width = job["beam_width"]
     runs = []

@@ -7,6 +7,7 @@ Runs, each in its own process (so thread settings never leak from one to the nex
   load           load_bench.py: thread counts and OpenMP's wait policy with a competing busy process
   features       features_bench.py: log-mel against librosa (and the 1e-4 match), a process pool
   transcription  transcribe_bench.py: real-time factor greedy and with an LM (needs a trained model)
+  scale          transcribe_scale_bench.py: `asr transcribe` on 1,000 files and a 1-hour recording, peak memory
   decoding       decode_bench.py: our beam searches against pyctcdecode on the same emissions (needs a
                  model and pyctcdecode's throwaway venv, which this suite never builds: see README.md)
 A benchmark that cannot run here is reported as skipped, with why; one that fails is reported as failed,
@@ -29,7 +30,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 from common import RESULTS, finish, header, machine  # noqa: E402
 
-STEPS = ("training", "load", "features", "transcription", "decoding")
+STEPS = ("training", "load", "features", "transcription", "scale", "decoding")
 DEMO = ROOT / "recipes" / "demo"
 
 
@@ -97,6 +98,11 @@ def ratio_rows(steps: dict) -> list[str]:
             rows.append(f"| transcription | {r['decoder'].split(' (')[0]}, {r['input']}, batched | real time | "
                         f"{r['audio_s'] / r['wall_s']:.0f}x (CPU {r['audio_s'] / r['cpu_s']:.0f}x) | {target} | "
                         "[transcribe_suite.md](transcribe_suite.md) |")
+    scale = load_json("transcribe_scale.json") if steps.get("scale") == "ok" else None
+    for r in (scale or {}).get("rows", []):
+        rows.append(f"| transcription at scale | `asr transcribe`, {r['decoder'].split(' (')[0]}, {r['input']} | "
+                    f"real time | {r['audio_s'] / r['wall_s']:.0f}x, peak RSS {r['peak_rss_mib']} MiB | "
+                    "1000x / 300x, with peak memory | [transcribe_scale.md](transcribe_scale.md) |")
     decoding = load_json("decode_suite_demo.json") if steps.get("decoding") == "ok" else None
     if decoding:
         by = {r["decoder"]: r for r in decoding["rows"]}
@@ -136,13 +142,15 @@ def main(argv: list[str] | None = None) -> None:
             "transcription": [py, str(HERE / "transcribe_bench.py"), "--model", args.model, "--manifest", args.test,
                               "--lm", str(lm), "--lm-weight", "0.5", "--limit", "40", "--long-files", "20",
                               "--out", str(RESULTS / "transcribe_suite.md")],
+            "scale": [py, str(HERE / "transcribe_scale_bench.py"), "--model", args.model, "--manifest", args.test,
+                      "--lm", str(lm)],
             "decoding": [py, str(HERE / "decode_bench.py"), "--model", args.model, "--manifest", args.dev,
                          "--lm", str(lm), "--lm-weight", "0.5", "--word-score", "0", "--limit", "40",
                          "--name", "suite_demo", "--pyctc-venv", args.pyctc_venv, "--pyctc-alphas", "0.2171,0.5",
-                         "--pyctc-betas", "0,1.5", "--hotwords", "stop,seven"],
+                         "--pyctc-betas", "0,1.5", "--hotwords", "stop,seven", "--repeats", "10"],
         }
         for step in args.only.split(","):
-            if step in ("transcription", "decoding"):
+            if step in ("transcription", "scale", "decoding"):
                 if not model_ok:
                     steps[step], notes[step] = "skipped", f"no model at {args.model} (run `make demo` first)"
                     continue
