@@ -1,5 +1,5 @@
-"""Beam search with torchaudio's ``ctc_decoder`` (flashlight-text): lexicon-free or lexicon-constrained,
-with a word n-gram LM and hotwords.
+"""Beam search, lexicon-free or lexicon-constrained, with a word n-gram LM and hotwords: our compiled search
+(``asr/decode/_wordlm.cpp``) or torchaudio's ``ctc_decoder`` (flashlight-text).
 
 Which search:
 - the compiled prefix search of :mod:`asr.decode.native` for lexicon-free decoding (flashlight's lexicon-free
@@ -213,8 +213,8 @@ def _name_words(timed: list[Word], names: list[str]) -> list[Word]:
 class BeamDecoder:
     def __init__(self, config: DecoderConfig, tokenizer, normalizer: TextNormalizer | None = None,
                  compiled: bool = True):
-        """``compiled=False`` runs lexicon-free word-LM decoding through the Python ``WordLmAdapter`` instead of
-        the compiled search (the same results, slower; for comparisons)."""
+        """``compiled=False`` decodes with flashlight only (its best-path search, the Python ``WordLmAdapter`` for
+        a word LM without a lexicon): the path before the compiled search, kept for comparisons."""
         self.config = config
         self.tokenizer = tokenizer
         self.normalizer = normalizer or TextNormalizer()
