@@ -198,7 +198,7 @@ class WordLmSearch {
   // leaves them or, if it never does, when it ends without being one of the words (off when never set).
   void set_known_words(const std::vector<std::string>& words) {
     use_prefixes_ = true;
-    lexicon_.insert(words.begin(), words.end());
+    words_.insert(words.begin(), words.end());
     for (const auto& w : words)
       for (size_t i = 1; i <= w.size(); ++i) prefixes_.insert(w.substr(0, i));
   }
@@ -208,7 +208,7 @@ class WordLmSearch {
   void set_lexicon(const std::vector<std::string>& words, double unk_score) {
     lexicon_only_ = true;
     unk_score_ = unk_score;
-    lexicon_.insert(words.begin(), words.end());
+    words_.insert(words.begin(), words.end());
     for (const auto& w : words)
       for (size_t i = 1; i <= w.size(); ++i) prefixes_.insert(w.substr(0, i));
   }
@@ -417,9 +417,9 @@ class WordLmSearch {
         score = 0.0;
       } else {
         score = word_logprob(context, partial) - given / scale_;
-        if (lexicon_only_ && !lexicon_.count(partial)) score += unk_score_ / scale_;
+        if (lexicon_only_ && !words_.count(partial)) score += unk_score_ / scale_;
         // A word that ends as a mere prefix of known words ("callin") is as unknown as one that left them.
-        if (use_prefixes_ && !lexicon_only_ && prefixes_.count(partial) && !lexicon_.count(partial))
+        if (use_prefixes_ && !lexicon_only_ && prefixes_.count(partial) && !words_.count(partial))
           score += unk_prefix_;
         if (score == kNegInf) return dropped(at, token);
         child = new_node(next_context(context, partial), "", 0.0);
@@ -471,7 +471,7 @@ class WordLmSearch {
   bool use_prefixes_ = false;
   bool lexicon_only_ = false;
   double unk_score_ = kNegInf;
-  std::unordered_set<std::string> lexicon_;
+  std::unordered_set<std::string> words_;  // the lexicon (lexicon mode) or the known words (lexicon-free)
   std::unordered_set<std::string> prefixes_;
   std::vector<LmNode> nodes_;
   std::vector<Hyp> candidates_;
