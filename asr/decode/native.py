@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from asr.decode.lexicon import LM_SPECIAL
 from asr.lm.arpa import LmError
 
 try:
@@ -30,8 +31,6 @@ _warned = False
 
 # The C++ search keeps an n-gram's words in a fixed buffer of 64.
 MAX_ORDER = 63
-# Words an n-gram LM carries that are not words.
-_SPECIAL = ("<s>", "</s>", "<unk>")
 
 
 def available() -> bool:
@@ -52,7 +51,7 @@ def spelled_by_letters(lexicon: dict[str, list[str]], tokenizer) -> bool:
 
 def known_words(arpa, hotword_words: Iterable[str]) -> set[str]:
     """Words whose prefixes are not charged as unknown partial words: the LM's and the hotwords'."""
-    words = {w for w in arpa.vocab if w not in _SPECIAL}
+    words = {w for w in arpa.vocab if w not in LM_SPECIAL}
     words.update(hotword_words)
     return words
 

@@ -35,7 +35,7 @@ class DecoderConfig:
     # faster than 0 on the demo dev set at the same WER: every candidate costs a Python LM call.
     beam_size_token: int = 8
     beam_threshold: float = 25.0
-    # The compiled search (lexicon-free with an LM or hotwords; a character model's lexicon): tokens whose
+    # The compiled search (every beam search of a character model): tokens whose
     # log-probability in a frame is below this are not tried (the frame's best always is), as pyctcdecode's
     # token_min_logp; an utterance left without a hypothesis is searched again without it. -5 cost no WER and
     # halved the search time on speechocean762 (tools/bench/results/decode_*.md); -1000 = off.
