@@ -23,30 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-
-from asr.audio import load_audio
 from asr.checkpoint import load_bundle
 from asr.data.manifest import read_manifest
 
 HERE = Path(__file__).resolve().parent
-
-
-def one_hour(utts, rate: int, path: Path, seconds: float, gap: float = 0.6) -> float:
-    """Utterances (cycled) joined with quiet noise until ``seconds`` of audio; written as 16-bit WAV."""
-    rng = np.random.default_rng(0)
-    cache = [load_audio(u.audio, rate).numpy() for u in utts]
-    parts, total, i = [], 0, 0
-    while total < seconds * rate:
-        samples = cache[i % len(cache)]
-        noise = (0.002 * rng.standard_normal(int(gap * rate))).astype(np.float32)
-        parts += [samples, noise]
-        total += len(samples) + len(noise)
-        i += 1
-    sf.write(path, np.concatenate(parts), rate, subtype="PCM_16")
-    return total / rate
-
+sys.path.insert(0, str(HERE))
+from transcribe_bench import long_recording  # noqa: E402
 
 # Runs the command as its only child and reports that child's CPU time and peak RSS (RUSAGE_CHILDREN of a
 # fresh process covers exactly one run).
@@ -94,8 +76,12 @@ def main() -> None:
             files.append(str(copies / f"{i:05d}{source.suffix}"))
             shutil.copyfile(source, files[-1])
         files_s = sum(utts[i % len(utts)].duration for i in range(args.files))
-        long_path = Path(tmp) / "long.wav"
-        long_s = one_hour(utts, load_bundle(args.model).features.sample_rate, long_path, args.hours * 3600)
+        # The manifest's utterances, cycled until they make the hour (long_recording adds 0.6 s between them).
+        cycled, total = [], 0.0
+        while total < args.hours * 3600:
+            cycled.append(utts[len(cycled) % len(utts)])
+            total += cycled[-1].duration + 0.6
+        long_path, _, long_s = long_recording(cycled, load_bundle(args.model).features.sample_rate, Path(tmp))
         for name, flags in decoders:
             for label, inputs, audio_s, extra in (
                 (f"{args.files} short files", files, files_s, []),
