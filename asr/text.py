@@ -96,8 +96,8 @@ class CharTokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids (already collapsed, without blanks) back to text with single spaces."""
-        out = "".join(self.symbols[i] for i in ids if i != self.blank_id)
-        return " ".join(out.split(WORD_SEP)).strip().replace("  ", " ")
+        symbols, blank = self.symbols, self.blank_id
+        return " ".join("".join([symbols[i] for i in ids if i != blank]).replace(WORD_SEP, " ").split())
 
     def to_dict(self) -> dict:
         return {"type": "char", "symbols": self.symbols}

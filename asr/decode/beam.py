@@ -303,12 +303,15 @@ class BeamDecoder:
 
     def decode(self, log_probs: torch.Tensor, frame_shift: float) -> Hypothesis:
         log_probs = log_probs.detach().float().cpu()
-        # The compiled search decodes every frame: skipping blank runs first cost it more than it saved
-        # (tools/bench/results/decode_*.md, the "every frame" rows); flashlight's searches gain from it.
-        compiled = isinstance(self.decoder, native.NativeWordLmSearch)
-        kept = blank_run_starts(log_probs, self.tokenizer.blank_id, 1.0 if compiled else self.config.blank_skip)
-        emissions = (log_probs if len(kept) == len(log_probs) else log_probs[kept]).contiguous().unsqueeze(0)
-        results = self.decoder(emissions)[0]
+        if isinstance(self.decoder, native.NativeWordLmSearch):
+            # The compiled search decodes every frame: skipping blank runs first cost it more than it saved
+            # (tools/bench/results/decode_*.md, the "every frame" rows); flashlight's searches gain from it.
+            kept = None
+            results = self.decoder.decode_frames(log_probs.numpy())
+        else:
+            kept = blank_run_starts(log_probs, self.tokenizer.blank_id, self.config.blank_skip)
+            emissions = (log_probs if len(kept) == len(log_probs) else log_probs[kept]).contiguous().unsqueeze(0)
+            results = self.decoder(emissions)[0]
         if not results or not math.isfinite(float(results[0].score)):
             # Say why a transcript is empty or meaningless instead of reporting success in silence.
             config = self.config
@@ -320,24 +323,30 @@ class BeamDecoder:
             if not results:
                 return Hypothesis(text="")
         best = results[0]
-        # flashlight's token path has a virtual silence before frame 0 and after the last frame, so
-        # torchaudio's timesteps are one frame late; shift back and drop the virtual entries.
-        frames = len(kept)
-        kept_frames = kept.tolist()
-        tokens = [(t, kept_frames[f - 1]) for t, f in zip(_ints(best.tokens), _ints(best.timesteps))
-                  if 0 < f <= frames]
+        # Both searches' token paths have a virtual frame before frame 0 and after the last frame, so their
+        # timesteps are one frame late; shift back and drop the virtual entries.
+        frames = len(log_probs) if kept is None else len(kept)
+        steps = _ints(best.timesteps)
+        if kept is None:
+            tokens = [(t, f - 1) for t, f in zip(_ints(best.tokens), steps) if 0 < f <= frames]
+        else:
+            kept_frames = kept.tolist()
+            tokens = [(t, kept_frames[f - 1]) for t, f in zip(_ints(best.tokens), steps) if 0 < f <= frames]
         words = words_from_tokens(tokens, log_probs, self.tokenizer, frame_shift)
-        if best.words:
-            words = _name_words(words, list(best.words))
+        names = getattr(best, "words", None)
+        if names:
+            words = _name_words(words, list(names))
         text = " ".join(w.word for w in words)
-        nbest = [(text, float(best.score))] + [(self._text(h), float(h.score)) for h in results[1:]]
+        score = float(best.score)
+        nbest = [(text, score)] + [(self._text(h), float(h.score)) for h in results[1:]]
         units = self.tokenizer.unit_string(t for t, _ in tokens)
-        return Hypothesis(text=text, words=words, score=float(best.score), nbest=nbest, units=units)
+        return Hypothesis(text=text, words=words, score=score, nbest=nbest, units=units)
 
     def _text(self, hyp) -> str:
-        if hyp.words:
-            return " ".join(hyp.words)
-        return self.tokenizer.decode(t for t in _ints(hyp.tokens) if t != self.tokenizer.blank_id)
+        names = getattr(hyp, "words", None)
+        if names:
+            return " ".join(names)
+        return self.tokenizer.decode(_ints(hyp.tokens))
 
     def decode_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor, frame_shift: float) -> list[Hypothesis]:
         return [self.decode(log_probs[i, : int(lengths[i])], frame_shift) for i in range(log_probs.shape[0])]

@@ -104,17 +104,22 @@ class NativeWordLmSearch:
     def __call__(self, emissions: torch.Tensor) -> list[list[NativeHypothesis]]:
         out = []
         for item in emissions:
-            frames = item.detach().float().cpu().numpy()
-            if not np.isfinite(frames).all():
-                # NaN (a broken model) or +inf: such a token is impossible here, and NaN must never reach the
-                # C++ sorts (their comparisons need an order NaN does not have).
-                frames = np.where(np.isneginf(frames) | np.isfinite(frames), frames, -np.inf).astype(np.float32)
-            results = self.search.decode(frames)
-            if not results or not math.isfinite(results[0].score):
-                # A lexicon word may need a letter the model all but ruled out: pruning it can leave no word at
-                # all, so such an utterance is searched again with every token (as flashlight's search would).
-                self.search.set_token_min_logp(-math.inf)
-                results = self.search.decode(frames)
-                self.search.set_token_min_logp(self.token_min_logp)
+            results = self.decode_frames(item.detach().float().cpu().numpy())
             out.append([NativeHypothesis(r.tokens, r.timesteps, r.score) for r in results])
         return out
+
+    def decode_frames(self, frames: np.ndarray) -> list:
+        """One utterance's (frames, tokens) float32 log-probabilities -> the extension's results, best first
+        (``score``, ``tokens`` and ``timesteps``, which count a virtual frame before the first)."""
+        if not np.isfinite(frames).all():
+            # NaN (a broken model) or +inf: such a token is impossible here, and NaN must never reach the
+            # C++ sorts (their comparisons need an order NaN does not have).
+            frames = np.where(np.isneginf(frames) | np.isfinite(frames), frames, -np.inf).astype(np.float32)
+        results = self.search.decode(frames)
+        if not results or not math.isfinite(results[0].score):
+            # A lexicon word may need a letter the model all but ruled out: pruning it can leave no word at
+            # all, so such an utterance is searched again with every token (as flashlight's search would).
+            self.search.set_token_min_logp(-math.inf)
+            results = self.search.decode(frames)
+            self.search.set_token_min_logp(self.token_min_logp)
+        return results
