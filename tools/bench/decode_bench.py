@@ -266,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         labels = ["" if s == BLANK else " " if s == WORD_SEP else s for s in bundle.tokenizer.symbols]
         alpha, beta = mapped
         extra = [{"label": "pyctcdecode: decode_beams (n-best + word frames)", "alpha": alpha, "beta": beta,
-                  "beams": True}]
+                  "beams": True},
+                 {"label": "pyctcdecode: no LM", "alpha": alpha, "beta": beta, "no_lm": True}]
         if hotwords:
             extra.append({"label": "pyctcdecode: decode + hotwords", "alpha": alpha, "beta": beta,
                           "hotwords": hotwords, "hotword_weight": 10.0})
@@ -281,7 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for run in out.get("extra", []):
             settings_text = f"alpha {run['alpha']}, beta {run['beta']}" + (
                 f", hotword_weight {run['hotword_weight']:g}" if "hotwords" in run else "")
-            rows.append(row(run["label"], settings_text, run["hyps"], run["wall_s"], run["cpu_s"], load_s))
+            if run.get("no_lm"):
+                settings_text = f"beam_width {args.beam_size}"
+            rows.append(row(run["label"], settings_text, run["hyps"], run["wall_s"], run["cpu_s"],
+                            0.0 if run.get("no_lm") else load_s))
         for label, r in (("mapped from ours", grid[0]), ("defaults", grid[1]), ("best of all settings", best)):
             rows.append(dataclasses.replace(r, decoder=f"pyctcdecode ({label})"))
         info["pyctcdecode"] = {"versions": out["versions"], "lm_load": out["lm_load"], "venv": args.pyctc_venv,

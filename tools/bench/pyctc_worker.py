@@ -3,7 +3,8 @@
 Usage: python pyctc_worker.py JOB.json. JOB.json holds ``emissions`` (an .npz with arrays u0, u1, ... of
 log-probs, float32, frames x labels), ``labels``, ``lm``, ``beam_width``, ``settings`` ([[alpha, beta], ...])
 ``extra`` (other modes: [{"label", "alpha", "beta", and "hotwords" + "hotword_weight" for ``decode`` with
-hotwords, or "beams": true for ``decode_beams``, the n-best with word frames}]) and ``out`` (the JSON file
+hotwords, "beams": true for ``decode_beams``, the n-best with word frames, or "no_lm": true for ``decode``
+without a language model}]) and ``out`` (the JSON file
 written back: versions, LM load seconds, and per setting and extra mode the hypotheses and the wall/CPU
 seconds of the decode calls alone).
 """
@@ -51,7 +52,10 @@ def main(job_path: str) -> None:
     extra = []
     for mode in job.get("extra", []):
         decoder.reset_params(alpha=mode["alpha"], beta=mode["beta"])
-        if mode.get("beams"):
+        if mode.get("no_lm"):
+            plain = build_ctcdecoder(job["labels"])  # the same search without a language model
+            result = timed(lambda x, d=plain: d.decode(x, beam_width=width))
+        elif mode.get("beams"):
             result = timed(lambda x: decoder.decode_beams(x, beam_width=width)[0][0])  # best beam's text
         else:
             hotwords, weight = mode["hotwords"], mode["hotword_weight"]
