@@ -79,8 +79,16 @@ class LogMel(torch.nn.Module):
         short = self.config.fft_size // 2 + 1 - waveform.shape[-1]
         if short > 0:
             waveform = torch.nn.functional.pad(waveform, (0, short))
-        mel = self.melspec(waveform)
-        return torch.log(mel + mel_floor(mel, self.config.floor_db)).transpose(-1, -2)
+        # torchaudio's MelSpectrogram, less its complex abs() and pow(2): the power from the real and imaginary
+        # parts directly (a square root fewer per bin, the same values to float rounding), and the filterbank
+        # applied in the (frames, bins) layout the model reads. Its window and filters are the ones used.
+        spec = self.melspec.spectrogram
+        stft = torch.stft(waveform, spec.n_fft, hop_length=spec.hop_length, win_length=spec.win_length,
+                          window=spec.window, center=True, pad_mode="reflect", normalized=False, onesided=True,
+                          return_complex=True)
+        power = (stft * stft.conj()).real
+        mel = torch.matmul(power.transpose(-1, -2), self.melspec.mel_scale.fb)
+        return torch.log(mel + mel_floor(mel, self.config.floor_db))
 
 
 def mel_floor(mel: torch.Tensor, floor_db: float) -> torch.Tensor | float:
