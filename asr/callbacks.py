@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from asr import threads as threads_module
 from asr.average import write_average
 from asr.checkpoint import save_bundle
 from asr.data.dataset import Batch
@@ -148,5 +148,6 @@ class LoadAwareThreads(Callback):
         if threads != current:
             torch.set_num_threads(threads)
             if trainer.is_global_zero:
-                log.info("epoch %d: %d torch threads (was %d): load average %.1f on %d usable cores",
-                         trainer.current_epoch, threads, current, os.getloadavg()[0], usable_cores())
+                log.info("epoch %d: %d torch threads (was %d): other processes' load %.1f on %d usable cores",
+                         trainer.current_epoch, threads, current, threads_module.last_others_load or 0.0,
+                         usable_cores())

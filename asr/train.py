@@ -20,6 +20,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from asr import threads as threads_module
 from asr.callbacks import AtomicCheckpointIO, EpochSummary, ExportModel, LoadAwareThreads, ThroughputMeter
 from asr.checkpoint import AsrBundle, check_training_checkpoint
 from asr.config import TrainConfig, to_dict
@@ -34,7 +35,7 @@ from asr.finetune import init_model, load_init
 from asr.io_utils import atomic_write
 from asr.metrics import error_report
 from asr.model import CtcModel
-from asr.threads import auto_threads
+from asr.threads import auto_threads, usable_cores
 
 log = logging.getLogger("asr.train")
 
@@ -201,6 +202,9 @@ def on_terminal() -> bool:
 def set_threads(threads: int, flush_denormal: bool = True) -> None:
     # 0: the usable cores less the load of other processes (asr/threads.py; LoadAwareThreads re-checks per epoch)
     torch.set_num_threads(threads if threads > 0 else auto_threads())
+    if threads <= 0:
+        log.info("%d torch threads: other processes' load %.1f on %d usable cores", torch.get_num_threads(),
+                 threads_module.last_others_load or 0.0, usable_cores())
     # Denormal floats (tiny activations and gradients early in training) take a slow path on x86 CPUs;
     # flushing them to zero costs no accuracy.
     torch.set_flush_denormal(flush_denormal)
