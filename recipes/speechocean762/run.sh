@@ -87,11 +87,13 @@ if run_stage 3; then
       pretrain_train=$spoken/pretrain_train.jsonl pretrain_dev=$spoken/pretrain_dev.jsonl
     fi
     # No speed perturbation: eSpeak's rates already vary. The same units as the real training (phone models
-    # spell the synthetic words through CMUdict + the corpus lexicon for training words).
+    # spell the synthetic words through CMUdict + the corpus lexicon for training words). 20-second batches
+    # and lr 1e-3 whatever the config trains with: from random weights the updates are what leaves the blank
+    # plateau (RESULTS.md, third session).
     # shellcheck disable=SC2046  # unit_args is a list of key=value words
     asr train --config "$config" data.train="$pretrain_train" data.dev="$pretrain_dev" \
       "data.speed_perturb=[]" trainer.max_epochs="$pretrain_epochs" trainer.average_last=0 \
-      trainer.exp_dir="$exp/pretrain" $(unit_args)
+      data.max_batch_seconds=20 optim.lr=0.001 optim.warmup_steps=500 trainer.exp_dir="$exp/pretrain" $(unit_args)
     # CMVN from the real recordings: synthetic speech has other levels and spectra.
     init_args="--init $exp/pretrain/model_best.pt trainer.init_cmvn=data"
   fi
