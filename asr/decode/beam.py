@@ -325,13 +325,10 @@ class BeamDecoder:
         best = results[0]
         # Both searches' token paths have a virtual frame before frame 0 and after the last frame, so their
         # timesteps are one frame late; shift back and drop the virtual entries.
-        frames = len(log_probs) if kept is None else len(kept)
-        steps = _ints(best.timesteps)
-        if kept is None:
-            tokens = [(t, f - 1) for t, f in zip(_ints(best.tokens), steps) if 0 < f <= frames]
-        else:
-            kept_frames = kept.tolist()
-            tokens = [(t, kept_frames[f - 1]) for t, f in zip(_ints(best.tokens), steps) if 0 < f <= frames]
+        kept_frames = range(len(log_probs)) if kept is None else kept.tolist()
+        frames = len(kept_frames)
+        tokens = [(t, kept_frames[f - 1]) for t, f in zip(_ints(best.tokens), _ints(best.timesteps))
+                  if 0 < f <= frames]
         words = words_from_tokens(tokens, log_probs, self.tokenizer, frame_shift)
         names = getattr(best, "words", None)
         if names:
