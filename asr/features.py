@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +73,11 @@ class LogMel(torch.nn.Module):
             norm="slaney",
             mel_scale="slaney",
         )
+        # torchaudio builds these filters in float32, up to 1e-3 (relative) off librosa's float64 ones; the
+        # same filters built in float64 match librosa's log-mel to 1e-4 (tools/bench/results/features.md).
+        fbank = slaney_mel_filters(config.sample_rate, config.fft_size, config.n_mels, config.f_min,
+                                   config.f_max or config.sample_rate / 2)
+        self.melspec.mel_scale.fb.copy_(fbank)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         # The STFT pads each end by half an FFT by reflection, which needs more samples than that: a clip
@@ -89,6 +95,32 @@ class LogMel(torch.nn.Module):
         power = (stft * stft.conj()).real
         mel = torch.matmul(power.transpose(-1, -2), self.melspec.mel_scale.fb)
         return torch.log(mel + mel_floor(mel, self.config.floor_db))
+
+
+def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> torch.Tensor:
+    """Triangular mel filters on the Slaney scale with Slaney area normalisation, (n_fft // 2 + 1, n_mels),
+    computed in float64 (librosa.filters.mel's definition, torchaudio's layout), returned as float32."""
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
+
+    def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
+        return torch.where(hz >= min_log_hz, min_log_mel + torch.log(hz.clamp(min=1e-10) / min_log_hz) / logstep,
+                           hz / f_sp)
+
+    def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+        return torch.where(mel >= min_log_mel, min_log_hz * torch.exp(logstep * (mel - min_log_mel)), mel * f_sp)
+
+    f64 = torch.float64
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=f64)
+    edges = mel_to_hz(torch.linspace(float(hz_to_mel(torch.tensor(f_min, dtype=f64))),
+                                     float(hz_to_mel(torch.tensor(f_max, dtype=f64))), n_mels + 2, dtype=f64))
+    widths = edges[1:] - edges[:-1]
+    slopes = edges.unsqueeze(0) - freqs.unsqueeze(1)  # (freqs, n_mels + 2)
+    down = -slopes[:, :-2] / widths[:-1]
+    up = slopes[:, 2:] / widths[1:]
+    filters = torch.clamp(torch.minimum(down, up), min=0.0)
+    filters *= 2.0 / (edges[2:] - edges[:-2])  # equal area per filter
+    return filters.float()
 
 
 def mel_floor(mel: torch.Tensor, floor_db: float) -> torch.Tensor | float:

@@ -19,7 +19,8 @@ def test_logmel_matches_librosa_reference():
     )
     ref = np.log(ref + 1e-6).T
     assert ours.shape == ref.shape == (16000 // 160 + 1, 40)  # centered STFT: one frame per hop, plus one
-    assert np.max(np.abs(ours - ref)) < 1e-3
+    # The filters are built in float64 as librosa's are (in float32 the difference was 2.4e-4).
+    assert np.max(np.abs(ours - ref)) < 1e-4
 
 
 def test_frame_geometry_follows_config():
