@@ -11,7 +11,7 @@
 # score greedy and LM decoding on the scoring half.
 # --units char (default) trains characters; --units phone trains ARPAbet phone CTC with CMUdict (+ the corpus
 # lexicon for training words CMUdict lacks). With synthetic pretraining both reach about 51% held-out WER
-# (phones 51.0%, characters 51.3%: RESULTS.md, sixth session); characters stay the default because they can
+# (phones 51.0%, characters 51.1%: RESULTS.md, sixth and seventh sessions); characters stay the default because they can
 # write any spelling, phones only the words of their lexicon.
 # Usage: recipes/speechocean762/run.sh [--stage N] [--stop-stage M] [--units phone|char] [--corpus DIR]
 #        [--config FILE] [--exp DIR] [--lm-text FILE] [--lm-weights a,b,...] [--word-scores a,b,...] [--lexicon lm|'']
