@@ -118,19 +118,22 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 class InFlightCap:
-    """ASGI wrapper: past ``cap`` HTTP requests under way, answer 503 (JSON, Retry-After) before reading a byte.
+    """ASGI wrapper: past ``cap`` HTTP requests under way, answer 503 (JSON, Retry-After) without decoding.
 
     uvicorn's own ``limit_concurrency`` answers a plain-text 503, which clients reading our JSON errors cannot
-    parse, so this cap sits in front of it and uvicorn's stays a last resort further out."""
+    parse, so this cap sits in front of it and uvicorn's stays a last resort further out. The refused request's
+    body (up to ``drain_bytes``) is read and dropped first: answered mid-upload, the connection closed under a
+    client still sending, which then saw a broken pipe instead of the 503 (Python's urllib does)."""
 
-    def __init__(self, app: Callable, cap: int):
-        self.app, self.cap, self.in_flight = app, cap, 0
+    def __init__(self, app: Callable, cap: int, drain_bytes: int = 0):
+        self.app, self.cap, self.drain_bytes, self.in_flight = app, cap, drain_bytes, 0
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.cap:
+            await _drain(receive, self.drain_bytes)
             await _error(503, f"server busy: {self.cap} requests under way; try again shortly")(scope, receive, send)
             return
         self.in_flight += 1
@@ -138,6 +141,18 @@ class InFlightCap:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+async def _drain(receive: Callable[[], Awaitable[dict]], limit: int) -> None:
+    """Read and drop a request body until it ends, the client goes, or ``limit`` bytes have passed."""
+    seen = 0
+    while seen < limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def create_app(service: TranscriptionService) -> FastAPI:

@@ -341,3 +341,31 @@ def test_the_in_flight_cap_answers_json_503_without_calling_the_app():
     assert asyncio.run(exchange(capped, "/v1/model"))[0] == 200 and called == ["/v1/model"]
     assert capped.in_flight == 0  # released after the answer, so the next request is let in too
     assert asyncio.run(exchange(capped, "/v1/model"))[0] == 200
+
+
+def test_a_request_refused_at_the_cap_is_read_to_its_end_before_the_503():
+    """Answered mid-upload, the connection closed under a client still sending (a broken pipe, not a 503)."""
+    events: list[str] = []
+    chunks = [{"type": "http.request", "body": b"x" * 1000, "more_body": i < 4} for i in range(5)]
+
+    async def receive():
+        events.append("read")
+        return chunks.pop(0)
+
+    async def send(message):
+        events.append(message["type"])
+
+    async def never_called(scope, receive, send):
+        raise AssertionError("a refused request reached the app")
+
+    cap = InFlightCap(never_called, cap=0, drain_bytes=10_000)
+    asyncio.run(cap({"type": "http", "method": "POST", "path": "/v1/transcribe", "headers": []}, receive, send))
+    assert events[:5] == ["read"] * 5 and events[5:] == ["http.response.start", "http.response.body"]
+    assert chunks == []
+
+    # Past drain_bytes the answer comes without the rest: a body over the limit is refused, never read whole.
+    chunks[:] = [{"type": "http.request", "body": b"x" * 1000, "more_body": True} for _ in range(50)]
+    events.clear()
+    small = InFlightCap(never_called, cap=0, drain_bytes=3000)
+    asyncio.run(small({"type": "http", "method": "POST", "path": "/v1/transcribe", "headers": []}, receive, send))
+    assert events.count("read") == 3 and len(chunks) == 47
