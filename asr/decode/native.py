@@ -1,5 +1,6 @@
-"""The compiled beam search of character models (``asr/decode/_wordlm.cpp``), shaped like torchaudio's decoder
-so :class:`asr.decode.beam.BeamDecoder` reads its results the same way.
+"""The compiled beam search of character models (``asr/decode/_wordlm.cpp``); its results carry torchaudio's
+hypothesis fields (``tokens``, ``timesteps``, ``score``), so :class:`asr.decode.beam.BeamDecoder` reads both
+searches' results the same way.
 
 It replaces flashlight's lexicon-free search and the Python ``WordLmAdapter`` (lexicon-free, with or without a
 word LM and hotwords) and flashlight's lexicon search for a character lexicon: the adapter's word scores, a
@@ -12,10 +13,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from asr.decode.lexicon import LM_SPECIAL
 from asr.lm.arpa import LmError
@@ -69,18 +68,8 @@ def ngram_lm(arpa):
     return lm
 
 
-@dataclass
-class NativeHypothesis:
-    """The fields BeamDecoder reads from torchaudio's ``CTCHypothesis`` (lists where it has tensors)."""
-
-    tokens: list[int]
-    timesteps: list[int]
-    score: float
-    words: list = field(default_factory=list)
-
-
 class NativeWordLmSearch:
-    """``search(emissions)`` for a (1, frames, tokens) tensor -> [[NativeHypothesis, ...]], best first."""
+    """``decode_frames(frames)`` for one utterance's (frames, tokens) log-probabilities -> results, best first."""
 
     def __init__(self, arpa, tokenizer, hotwords, config, lexicon: Iterable[str] | None = None):
         """``lexicon``: the only words to write (a character model's, spelled by their letters); None:
@@ -100,13 +89,6 @@ class NativeWordLmSearch:
         else:
             if arpa is not None and config.unk_prefix_score:
                 self.search.set_known_words(sorted(known_words(arpa, (w for hw in hotwords for w in hw.words))))
-
-    def __call__(self, emissions: torch.Tensor) -> list[list[NativeHypothesis]]:
-        out = []
-        for item in emissions:
-            results = self.decode_frames(item.detach().float().cpu().numpy())
-            out.append([NativeHypothesis(r.tokens, r.timesteps, r.score) for r in results])
-        return out
 
     def decode_frames(self, frames: np.ndarray) -> list:
         """One utterance's (frames, tokens) float32 log-probabilities -> the extension's results, best first
