@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torchaudio
 
 
 @dataclass
@@ -59,25 +58,13 @@ class LogMel(torch.nn.Module):
     def __init__(self, config: FeatureConfig):
         super().__init__()
         self.config = config
-        self.melspec = torchaudio.transforms.MelSpectrogram(
-            sample_rate=config.sample_rate,
-            n_fft=config.fft_size,
-            win_length=config.win_length,
-            hop_length=config.hop_length,
-            f_min=config.f_min,
-            f_max=config.f_max or None,
-            n_mels=config.n_mels,
-            window_fn=torch.hann_window,
-            power=2.0,
-            center=True,
-            norm="slaney",
-            mel_scale="slaney",
-        )
-        # torchaudio builds these filters in float32, up to 1e-3 (relative) off librosa's float64 ones; the
-        # same filters built in float64 match librosa's log-mel to 1e-4 (tools/bench/results/features.md).
-        fbank = slaney_mel_filters(config.sample_rate, config.fft_size, config.n_mels, config.f_min,
-                                   config.f_max or config.sample_rate / 2)
-        self.melspec.mel_scale.fb.copy_(fbank)
+        # Librosa's Slaney filters built in float64: torchaudio builds them in float32, up to 1e-3 (relative) off,
+        # which moved log-mel values by up to 2.4e-4 (tools/bench/results/features.md). Buffers, not parameters:
+        # they follow the module to a device and are never trained (nor saved in model files).
+        self.register_buffer("window", torch.hann_window(config.win_length), persistent=False)
+        self.register_buffer("fb", slaney_mel_filters(config.sample_rate, config.fft_size, config.n_mels,
+                                                      config.f_min, config.f_max or config.sample_rate / 2),
+                             persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         # The STFT pads each end by half an FFT by reflection, which needs more samples than that: a clip
@@ -85,15 +72,15 @@ class LogMel(torch.nn.Module):
         short = self.config.fft_size // 2 + 1 - waveform.shape[-1]
         if short > 0:
             waveform = torch.nn.functional.pad(waveform, (0, short))
-        # torchaudio's MelSpectrogram, less its complex abs() and pow(2): the power from the real and imaginary
-        # parts directly (a square root fewer per bin, the same values to float rounding), and the filterbank
-        # applied in the (frames, bins) layout the model reads. Its window and filters are the ones used.
-        spec = self.melspec.spectrogram
-        stft = torch.stft(waveform, spec.n_fft, hop_length=spec.hop_length, win_length=spec.win_length,
-                          window=spec.window, center=True, pad_mode="reflect", normalized=False, onesided=True,
+        # torchaudio's MelSpectrogram (centred STFT, Hann window, power 2), with the power as X * conj(X) rather
+        # than its |X|^2 (a square root fewer per bin, the same values to float rounding) and the filterbank
+        # applied in the (frames, bins) layout the model reads.
+        cfg = self.config
+        stft = torch.stft(waveform, cfg.fft_size, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                          window=self.window, center=True, pad_mode="reflect", normalized=False, onesided=True,
                           return_complex=True)
         power = (stft * stft.conj()).real
-        mel = torch.matmul(power.transpose(-1, -2), self.melspec.mel_scale.fb)
+        mel = torch.matmul(power.transpose(-1, -2), self.fb)
         return torch.log(mel + mel_floor(mel, self.config.floor_db))
 
 

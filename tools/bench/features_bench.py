@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         waves = [load_audio(u.audio, config.sample_rate) for u in utts]
         audio_s = sum(w.shape[0] for w in waves) / config.sample_rate
         logmel = LogMel(config).eval()
-        fbank = logmel.melspec.mel_scale.fb.numpy().T.astype(np.float64)
+        fbank = logmel.fb.numpy().T.astype(np.float64)
 
         torch.set_num_threads(1)
         ours_t, theirs_t = [], []
