@@ -13,6 +13,8 @@
 # lexicon for training words CMUdict lacks). With synthetic pretraining both reach about 51% held-out WER
 # (phones 51.0%, characters 51.1%: RESULTS.md, sixth and seventh sessions); characters stay the default because they can
 # write any spelling, phones only the words of their lexicon.
+# On one GPU: --config ../../conf/speechocean762_gpu.yaml (characters; with --units phone,
+# ../../conf/speechocean762_phone_gpu.yaml), 30 epochs; neither measured yet (no GPU lent so far).
 # Usage: recipes/speechocean762/run.sh [--stage N] [--stop-stage M] [--units phone|char] [--corpus DIR]
 #        [--config FILE] [--exp DIR] [--lm-text FILE] [--lm-weights a,b,...] [--word-scores a,b,...] [--lexicon lm|'']
 #        [--train-args "key=value ..."] [--pretrain-epochs N] [--synth-train N] [--synth-transcripts N]
