@@ -107,7 +107,9 @@ class CtcTask(L.LightningModule):
 
     def on_after_backward(self) -> None:
         params = [p for p in self.parameters() if p.grad is not None]
-        if params and not all(torch.isfinite(p.grad).all() for p in params):
+        # One fused norm over every gradient: a NaN or inf anywhere makes it non-finite. A check per tensor cost
+        # 2-5 ms a step on CPU (20 tensors, one kernel and one sync each) against 0.3-0.6 ms.
+        if params and not torch.isfinite(torch.nn.utils.get_total_norm([p.grad for p in params])):
             self.skipped_steps += 1
             log.warning("step %d: non-finite gradient, step skipped", self.global_step)
             # None, not zero: AdamW would still move weights along its momentum (and decay them) on a zero
@@ -156,7 +158,11 @@ class CtcTask(L.LightningModule):
     def configure_optimizers(self):
         cfg = self.config.optim
         trainable = [p for p in self.parameters() if p.requires_grad]  # fine-tuning may freeze some
-        optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # The fused kernel on CPU and CUDA: one pass over all parameters instead of a dozen per tensor. On CPU
+        # it took a 4.4 M-parameter step from 14.6 to 2.0 ms (README, "Speed and benchmarks"); other devices
+        # keep the default.
+        fused = all(p.device.type in ("cpu", "cuda") for p in trainable) or None
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
             lambda step: lr_lambda(step, cfg.warmup_steps, self.total_steps, cfg.schedule, cfg.min_lr_ratio),

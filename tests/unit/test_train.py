@@ -195,3 +195,21 @@ def test_redirected_training_log_has_one_line_per_epoch_and_no_bar(tiny_corpus):
     assert "\r" not in output  # no progress bar updates in a redirected log
     summaries = [line for line in output.splitlines() if "val_wer" in line and "epoch" in line]
     assert len(summaries) == 2 and "epoch 0/1" in summaries[0] and "epoch 1/1" in summaries[1]
+
+
+def test_the_optimiser_is_the_fused_adamw_on_cpu_and_frozen_parameters_stay_out():
+    from asr.model import CtcModel
+    from asr.text import CharTokenizer
+    from asr.train import CtcTask
+
+    config = load_config(None, ["model.hidden_size=16", "model.num_layers=1", "model.input_dim=16"])
+    model = CtcModel(config.model, config.features.n_mels, 5)
+    model.head.weight.requires_grad_(False)
+    task = CtcTask(model, CharTokenizer(["<blank>", "|", "a", "b", "c"]), config, total_steps=10)
+    optimizer = task.configure_optimizers()["optimizer"]
+    # One fused kernel per step: the per-tensor default cost 6-15 ms a step on these models (README, "Speed and
+    # benchmarks").
+    assert optimizer.defaults["fused"] is True
+    (params,) = [group["params"] for group in optimizer.param_groups]
+    assert all(p is not model.head.weight for p in params)
+    assert len(params) == sum(p.requires_grad for p in model.parameters())
