@@ -54,10 +54,12 @@ def busy_seconds(stat_text: str, cpus: set[int], ticks_per_second: float) -> flo
 class OthersCpu:
     """Cores' worth of CPU time other processes used on our cores between two looks (Linux; None elsewhere)."""
 
-    def __init__(self, read_stat=None, own_seconds=None, clock=time.monotonic, cpus: set[int] | None = None):
+    def __init__(self, read_stat=None, own_seconds=None, clock=time.monotonic, cpus: set[int] | None = None,
+                 sleep=time.sleep):
         self._read_stat = read_stat or _read_proc_stat
         self._own_seconds = own_seconds or (lambda: sum(os.times()[:2]))
         self._clock = clock
+        self._sleep = sleep
         self._cpus = cpus
         self._last = self._snapshot()
 
@@ -70,10 +72,14 @@ class OthersCpu:
         busy = busy_seconds(text, cpus, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100.0)
         return None if busy is None else (self._clock(), busy, self._own_seconds())
 
-    def since_last(self, min_interval: float = 0.5) -> float | None:
+    def since_last(self, min_interval: float = 0.5, wait: bool = False) -> float | None:
         """Other processes' average busy cores since the last call (or since construction); None when unknown
-        or when less than ``min_interval`` seconds passed (too short to say)."""
+        or when less than ``min_interval`` seconds passed (too short to say), unless ``wait``: then it sleeps
+        out the rest of the interval and looks again."""
         now, last = self._snapshot(), self._last
+        if wait and now is not None and last is not None and now[0] - last[0] < min_interval:
+            self._sleep(min_interval - (now[0] - last[0]))
+            now = self._snapshot()
         if now is None or last is None or now[0] - last[0] < min_interval:
             if last is None:
                 self._last = now
@@ -101,7 +107,10 @@ def auto_threads(own: int = 0) -> int:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         load = None
-    sampled = _others.since_last()
+    # Waits out a window too short to measure (at most 0.5 s, once, when training starts soon after import):
+    # without it the load average decided alone, and still counted a job that had ended seconds before (a
+    # benchmark's first model started on one thread of two).
+    sampled = _others.since_last(wait=True)
     if load is None and sampled is None:
         return cores
     others = [max(0.0, load - own)] if load is not None else []

@@ -27,7 +27,7 @@ class FixedSample:
     def __init__(self, value):
         self.value = value
 
-    def since_last(self):
+    def since_last(self, min_interval=0.5, wait=False):
         return self.value
 
 
@@ -78,6 +78,18 @@ def test_others_cpu_says_nothing_where_proc_stat_is_missing_or_the_interval_too_
     sampler = OthersCpu(read_stat=lambda: "cpu0 1 0 0 0 0", own_seconds=lambda: 0.0, clock=lambda: next(clock),
                         cpus={0})
     assert sampler.since_last(min_interval=0.5) is None
+
+
+def test_others_cpu_waits_out_a_window_too_short_when_asked():
+    # 0.1 s after the first look: too short; asked to wait, it sleeps the remaining 0.4 s and looks again.
+    stats = iter(["cpu0 100 0 0 0 0", "cpu0 110 0 0 0 0", "cpu0 150 0 0 0 0"])
+    clock = iter([0.0, 0.1, 0.5])
+    slept = []
+    sampler = OthersCpu(read_stat=lambda: next(stats), own_seconds=lambda: 0.0, clock=lambda: next(clock),
+                        cpus={0}, sleep=slept.append)
+    ticks = threads_module.os.sysconf("SC_CLK_TCK")
+    assert sampler.since_last(min_interval=0.5, wait=True) == pytest.approx((50 / ticks) / 0.5)
+    assert slept == [pytest.approx(0.4)]
 
 
 @pytest.mark.parametrize(("load", "sampled", "expected"), [

@@ -39,10 +39,10 @@ class BatchRecorder(Callback):
         self.ends: list[float] = []
         self.threads = 0
 
-    def on_train_epoch_start(self, trainer, task) -> None:
-        self.threads = torch.get_num_threads()
-
     def on_train_batch_end(self, trainer, task, outputs, batch, batch_idx: int) -> None:
+        # Read at the batches, not at the epoch's start: our LoadAwareThreads may change the count there after
+        # this callback ran (the bare step then ran on 1 thread against the pipeline's 2).
+        self.threads = torch.get_num_threads()
         self.ends.append(time.perf_counter())
         self.shapes.append((batch.feat_lengths.tolist(), batch.target_lengths.tolist()))
 
@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--directions", default="bi,uni")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=3)
-    parser.add_argument("--utterances", type=int, default=48, help="synthetic training utterances (2-6 s)")
+    parser.add_argument("--utterances", type=int, default=200,
+                        help="synthetic training utterances (2-6 s); 48 timed only 10 batches, too few to be steady")
     parser.add_argument("--batch-seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0: the usable cores")
     parser.add_argument("--out", default=str(RESULTS / "training.md"))
