@@ -161,7 +161,7 @@ class CtcTask(L.LightningModule):
         # The fused kernel on CPU and CUDA: one pass over all parameters instead of a dozen per tensor. On CPU
         # it took a 4.4 M-parameter step from 14.6 to 2.0 ms (README, "Speed and benchmarks"); other devices
         # keep the default.
-        fused = all(p.device.type in ("cpu", "cuda") for p in trainable) or None
+        fused = True if all(p.device.type in ("cpu", "cuda") for p in trainable) else None
         optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
