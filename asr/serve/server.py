@@ -53,8 +53,7 @@ def run(service: TranscriptionService, host: str = "127.0.0.1", port: int = 8000
     # that get uvicorn's plain one.
     cap = limits.slots + limits.max_waiting + 16
     config = uvicorn.Config(InFlightCap(create_app(service), cap, limits.max_request_bytes), log_level="info",
-                            timeout_keep_alive=5,
-                            limit_concurrency=2 * cap)
+                            timeout_keep_alive=5, limit_concurrency=2 * cap)
     print(f"serving {service.model_path.name} on http://{shown}:{bound[1]}/ ({limits.slots} decodes at once, "
           f"{limits.max_waiting} waiting at most, {limits.max_request_bytes / 2**20:.1f} MiB and "
           f"{limits.max_audio_seconds:g} s of audio per request)", flush=True)
