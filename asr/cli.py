@@ -81,6 +81,12 @@ def _decoder_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
+def _add_ensemble_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ensemble", action="append", metavar="MODEL",
+                   help="another model file (same features, units and subsampling) whose per-frame posteriors "
+                   "are averaged with the model's before decoding; repeatable")
+
+
 def _add_decoder_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding (defaults: the settings stored with the model)")
     g.add_argument("--decoder", choices=("greedy", "beam"))
@@ -114,7 +120,8 @@ def _cmd_test(args: argparse.Namespace) -> None:
     from asr.evaluate import evaluate
 
     out_dir = Path(args.output or Path(args.model).parent / f"test_{Path(args.manifest).stem}")
-    report = evaluate(args.model, args.manifest, out_dir, worst=args.worst, decoder_overrides=_decoder_overrides(args))
+    report = evaluate(args.model, args.manifest, out_dir, worst=args.worst, decoder_overrides=_decoder_overrides(args),
+                      ensemble=args.ensemble or ())
     print(report.summary())
     print(f"hypotheses and report in {out_dir}")
 
@@ -238,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ("transcribe", "transcribe audio files, folders or stdin to text, JSON, subtitles or TSV")):
         p = sub.add_parser(name, help=helptext, description=helptext)
         p.add_argument("model", help="model file (model_best.pt from a training run)")
+        _add_ensemble_option(p)
         _add_decoder_options(p)
         if name == "test":
             p.add_argument("manifest", help="JSON-lines manifest with reference transcripts")
@@ -311,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=opt.integer(0, 2**32 - 1), default=0)
     p.add_argument("-o", "--output", help="write the best decoder settings (JSON)")
     p.add_argument("--write-model", help="write a copy of the model that uses the best settings by default")
+    _add_ensemble_option(p)
     _add_decoder_options(p)
     p.set_defaults(func=cli_lm.cmd_lm_tune)
 

@@ -102,10 +102,14 @@ def cmd_lm_tune(args: argparse.Namespace) -> None:
     from asr.cli import _decoder_overrides  # shared with asr test/transcribe; imported late (cli imports us)
     from asr.tune import tune_decoder
 
+    if args.write_model and args.ensemble:
+        raise AsrError("asr lm tune: --write-model writes one model file, which cannot hold an ensemble; "
+                       "use -o for the settings and give them to asr test/transcribe with the same --ensemble")
     bundle = load_bundle(args.model)
     base = dataclasses.replace(bundle.decoder, **{**_decoder_overrides(args), "kind": "beam"})
     best, results = tune_decoder(args.model, args.manifest, base, floats(args.lm_weights),
-                                 floats(args.word_scores), trials=args.trials, seed=args.seed)
+                                 floats(args.word_scores), trials=args.trials, seed=args.seed,
+                                 ensemble=args.ensemble or ())
     for r in sorted(results, key=lambda r: (r.wer, r.cer)):
         print(f"lm_weight {r.lm_weight:6.3f}  word_score {r.word_score:6.3f}  WER {100 * r.wer:6.2f}%  "
               f"CER {100 * r.cer:6.2f}%  ({r.seconds:.1f}s)")

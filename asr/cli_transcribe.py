@@ -37,7 +37,8 @@ def cmd_transcribe(args: argparse.Namespace, decoder_overrides: dict) -> None:
     out_dir = Path(args.output_dir) if args.output_dir else None
     plot_dir = Path(args.plot) if args.plot else None
     # The model first: a bad model file is the error to report even when the inputs are wrong too.
-    transcriber = Transcriber(args.model, decoder_overrides=decoder_overrides, segmenter=args.segmenter)
+    transcriber = Transcriber(args.model, decoder_overrides=decoder_overrides, segmenter=args.segmenter,
+                              ensemble=args.ensemble or ())
     with expand_inputs(args.audio) as inputs:
         if out_dir is None and fmt in ("srt", "vtt", "tsv") and len(inputs) > 1:
             raise AsrError(f"--format {fmt} with {len(inputs)} input files: give --output-dir DIR (one file each)")

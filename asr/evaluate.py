@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from asr.decode import DecoderConfig, describe_decoder
@@ -19,9 +20,11 @@ def evaluate(
     decoder: DecoderConfig | None = None,
     worst: int = 10,
     decoder_overrides: dict | None = None,
+    ensemble: Sequence[str | os.PathLike] = (),
 ) -> ErrorReport:
-    """Writes ``hyps.jsonl`` (id, ref, hyp, words) and ``report.txt`` under ``out_dir``."""
-    scoring = ScoringSet.load(model_path, manifest, decoder, decoder_overrides)
+    """Writes ``hyps.jsonl`` (id, ref, hyp, words) and ``report.txt`` under ``out_dir``; ``ensemble``: more
+    model files whose posteriors are averaged with the model's (:class:`~asr.transcribe.Transcriber`)."""
+    scoring = ScoringSet.load(model_path, manifest, decoder, decoder_overrides, ensemble=ensemble)
     hyps = scoring.decode()
     report = scoring.score(hyps, worst=worst)
     out_dir = Path(out_dir)
@@ -30,7 +33,9 @@ def evaluate(
             words = [w.__dict__ for w in hyp.words]
             handle.write(json.dumps({"id": utt.id, "ref": ref, "hyp": hyp.text, "words": words}) + "\n")
     decoder_text = describe_decoder(scoring.transcriber.decoder_config)
-    title = f"model: {model_path}\nmanifest: {manifest}\ndecoder: {decoder_text}"
+    models = ", ".join(str(m) for m in (model_path, *ensemble))
+    label = "models (posteriors averaged)" if ensemble else "model"
+    title = f"{label}: {models}\nmanifest: {manifest}\ndecoder: {decoder_text}"
     with atomic_write(out_dir / "report.txt") as handle:
         handle.write(format_report(report, title))
     return report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jiwer
@@ -44,8 +45,9 @@ class ScoringSet:
 
     @classmethod
     def load(cls, model: str | os.PathLike, manifest: str | os.PathLike, decoder: DecoderConfig | None = None,
-             decoder_overrides: dict | None = None, limit: int = 0) -> ScoringSet:
-        transcriber = Transcriber(model, decoder, decoder_overrides=decoder_overrides)
+             decoder_overrides: dict | None = None, limit: int = 0, ensemble: Sequence[str | os.PathLike] = ()
+             ) -> ScoringSet:
+        transcriber = Transcriber(model, decoder, decoder_overrides=decoder_overrides, ensemble=ensemble)
         utts = read_manifest(manifest)[: limit or None]
         bundle = transcriber.bundle
         refs = [bundle.normalizer(u.text) for u in utts]

@@ -9,6 +9,7 @@ run through the model in padded batches of similar length, and decoded; hypothes
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from asr.vad import VAD_RATE, VadConfig, speech_segments, speech_segments_of_sam
 
 SEGMENTERS = ("quiet", "vad")
 
-__all__ = ["SEGMENTERS", "Transcriber", "input_name", "quiet_cut"]
+__all__ = ["SEGMENTERS", "Transcriber", "ensemble_member", "input_name", "quiet_cut"]
 
 
 def input_name(item, index: int) -> str:
@@ -56,6 +57,7 @@ class Transcriber:
         segment_seconds: float = 30.0,
         segmenter: str = "vad",
         vad: VadConfig | None = None,
+        ensemble: Sequence[str | os.PathLike | AsrBundle] = (),
     ):
         """``decoder`` replaces the model's stored decoder settings; ``decoder_overrides`` changes some of them.
 
@@ -65,11 +67,14 @@ class Transcriber:
         them are not decoded at all; ``quiet`` into segments of ``segment_seconds`` ending at the quietest
         point near each boundary, every sample decoded. ``vad`` had the lower WER on long recordings made of
         yesno and FSDD utterances with silence and noise between them (README, "Long recordings").
+        ``ensemble``: more model files whose per-frame posteriors are averaged with this one's (same features,
+        units and subsampling; the first model's decoder settings decode the average).
         """
         if segmenter not in SEGMENTERS:
             raise ConfigError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got {segmenter!r}")
         self.bundle = model if isinstance(model, AsrBundle) else load_bundle(model)
         self.bundle.model.eval()
+        self.ensemble = [ensemble_member(self.bundle, member) for member in ensemble]
         self.logmel = LogMel(self.bundle.features).eval()
         self.decoder_config = dataclasses.replace(decoder or self.bundle.decoder, **(decoder_overrides or {}))
         self.decoder = build_decoder(self.decoder_config, self.bundle.tokenizer, self.bundle.normalizer)
@@ -107,6 +112,10 @@ class Transcriber:
             for row, i in enumerate(idx):
                 batch[row, : feats[i].shape[0]] = feats[i]
             log_probs, out_lengths = self.bundle.model(batch, lengths)
+            if self.ensemble:
+                # The mean of the models' probabilities, in the log domain.
+                members = [log_probs] + [member.model(batch, lengths)[0] for member in self.ensemble]
+                log_probs = torch.logsumexp(torch.stack(members), 0) - math.log(len(members))
             for row, i in enumerate(idx):
                 out[i] = log_probs[row, : int(out_lengths[row])].clone()
             start = end
@@ -207,6 +216,23 @@ class Transcriber:
             samples = resample(samples, own_rate, rate)[: int(max_seconds * rate)]
         with torch.no_grad():
             return self.logmel(samples)
+
+
+def ensemble_member(first: AsrBundle, member: str | os.PathLike | AsrBundle) -> AsrBundle:
+    """``member`` loaded and checked against the first model: its frames must mean the same outputs at the same
+    times, so features, units and subsampling must agree (its normaliser and decoder settings are not used)."""
+    bundle = member if isinstance(member, AsrBundle) else load_bundle(member)
+    name = "ensemble model" if isinstance(member, AsrBundle) else str(member)
+    checks = (("features", first.features, bundle.features),
+              ("output units", (type(first.tokenizer).__name__, first.tokenizer.symbols),
+               (type(bundle.tokenizer).__name__, bundle.tokenizer.symbols)),
+              ("subsampling", first.model.config.subsampling, bundle.model.config.subsampling))
+    for what, ours, theirs in checks:
+        if ours != theirs:
+            detail = f" ({theirs} against {ours})" if what == "subsampling" else ""
+            raise ConfigError(f"{name}: cannot be averaged with the first model: its {what} differ{detail}")
+    bundle.model.eval()
+    return bundle
 
 
 def _join(parts: list[tuple[Hypothesis, float]]) -> Hypothesis:

@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asr.decode import DecoderConfig
@@ -33,9 +34,11 @@ def tune_decoder(
     word_scores: list[float],
     trials: int = 0,
     seed: int = 0,
+    ensemble: Sequence[str | os.PathLike] = (),
 ) -> tuple[DecoderConfig, list[TrialResult]]:
-    """Grid search (or ``trials`` random points of the grid) over (lm_weight, word_score) by dev WER."""
-    scoring = ScoringSet.load(model_path, manifest)
+    """Grid search (or ``trials`` random points of the grid) over (lm_weight, word_score) by dev WER, of the
+    model alone or with ``ensemble``'s posteriors averaged in."""
+    scoring = ScoringSet.load(model_path, manifest, ensemble=ensemble)
     grid = list(itertools.product(lm_weights, word_scores))
     if trials and trials < len(grid):
         grid = random.Random(seed).sample(grid, trials)
