@@ -30,7 +30,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     outputs = generate_synthetic_corpus(args.text, args.output, n_train=args.train, n_dev=args.dev,
                                         voices=args.voices, seed=args.seed, sample_rate=args.sample_rate,
-                                        min_words=args.min_words, max_words=args.max_words, id_prefix=args.id_prefix)
+                                        min_words=args.min_words, max_words=args.max_words, id_prefix=args.id_prefix,
+                                        connected=args.connected)
     hours = sum(u.duration for u in read_manifest(outputs["train"])) / 3600
     print(f"wrote {args.train} train ({hours:.2f} h) and {args.dev} dev utterances to {args.output} in "
           f"{time.perf_counter() - t0:.0f}s: {outputs['train']}, {outputs['dev']}")
@@ -49,8 +50,8 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("synth", help="speak sentences from a text file with eSpeak NG: a synthetic pretraining corpus",
                        description="Sentences (3-12 words by default, no digits) drawn at random from TEXT (plain "
-                       "or .gz, one per line; or a manifest .jsonl, whose transcripts are spoken), spoken one word "
-                       "at a time by eSpeak NG with random voice, rate, "
+                       "or .gz, one per line; or a manifest .jsonl, whose transcripts are spoken), spoken by eSpeak NG "
+                       "one word at a time (or, for a --connected share, as whole sentences) with random voice, rate, "
                        "pitch, pauses and noise; FLAC audio plus train.jsonl and dev.jsonl. Pretrain on it, then "
                        "fine-tune with asr train --init MODEL.")
     p.add_argument("text", help="text file, one sentence per line (.gz read as gzip), or a manifest "
@@ -65,6 +66,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-words", type=opt.integer(1, 1000), default=12, help="longest sentence kept (default 12)")
     p.add_argument("--sample-rate", type=opt.integer(8000, 48000), default=16000,
                    help="audio sample rate in Hz (default 16000; 8000 for 8 kHz corpora such as FSDD)")
+    p.add_argument("--connected", type=opt.number(0.0, 1.0), default=0.0,
+                   help="share of sentences spoken in one piece, words running together as in read speech, instead "
+                   "of word by word with pauses (0-1, default 0)")
     p.add_argument("--id-prefix", default="synth",
                    help="utterance ids are PREFIX-train-000000...: different prefixes let two corpora train together "
                    "(default synth)")

@@ -18,6 +18,7 @@
 # Usage: recipes/speechocean762/run.sh [--stage N] [--stop-stage M] [--units phone|char] [--corpus DIR]
 #        [--config FILE] [--exp DIR] [--lm-text FILE] [--lm-weights a,b,...] [--word-scores a,b,...] [--lexicon lm|'']
 #        [--train-args "key=value ..."] [--pretrain-epochs N] [--synth-train N] [--synth-transcripts N]
+#        [--synth-connected SHARE]
 cd "$(dirname "$0")"
 corpus=../../../shared/corpora/speechocean762
 lm_text=../../../shared/corpora/text/sgd/sentences.txt.gz
@@ -36,6 +37,8 @@ train_args=
 pretrain_epochs=5
 synth_train=3000
 synth_transcripts=0
+# Share of the synthetic sentences spoken in one piece (words running together) rather than word by word.
+synth_connected=0
 stage=0
 stop_stage=100
 source ../common.sh
@@ -74,9 +77,11 @@ if run_stage 3; then
   init_args=
   if [ "$pretrain_epochs" -gt 0 ]; then
     log "stage 3a: synthetic speech ($synth_train sentences) and $pretrain_epochs epochs of pretraining on it"
-    # One folder per size, so a changed --synth-train never reuses a corpus of another size.
+    # One folder per size and share, so a changed --synth-train never reuses a corpus of another size.
     synth=data/synth_$synth_train
-    [ -f "$synth/train.jsonl" ] || asr synth "$lm_text" -o "$synth" --train "$synth_train" --dev 100 --voices both
+    [ "$synth_connected" = 0 ] || synth=${synth}_connected$synth_connected
+    [ -f "$synth/train.jsonl" ] || asr synth "$lm_text" -o "$synth" --train "$synth_train" --dev 100 --voices both \
+      --connected "$synth_connected"
     pretrain_train=$synth/train.jsonl pretrain_dev=$synth/dev.jsonl
     if [ "$synth_transcripts" -gt 0 ]; then
       # The training transcripts too, each sentence once in one random voice: the words the real data holds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,43 @@ def test_a_manifest_gives_its_transcripts_as_the_sentences(tmp_path, capsys):
     assert main(["synth", str(bad), "-o", str(tmp_path / "x"), "--train", "1"]) != 0
     err = capsys.readouterr().err.strip()
     assert "bad.jsonl:2" in err and "\n" not in err
+
+
+def test_connected_sentences_run_their_words_together(text, tmp_path):
+    # Read speech joins its words; --connected speaks a share of the sentences in one eSpeak call.
+    apart = generate_synthetic_corpus(text, tmp_path / "w", n_train=4, n_dev=1, voices="english", seed=3)
+    joined = generate_synthetic_corpus(text, tmp_path / "c", n_train=4, n_dev=1, voices="english", seed=3,
+                                       connected=1.0)
+    apart_utts, joined_utts = read_manifest(apart["train"]), read_manifest(joined["train"])
+    # Same sentences in the same voices (the share is drawn after every other choice)...
+    assert [(u.text, u.speaker) for u in apart_utts] == [(u.text, u.speaker) for u in joined_utts]
+    # ...without the pauses and the citation form of every word: clearly shorter speech.
+    assert sum(u.duration for u in joined_utts) < 0.85 * sum(u.duration for u in apart_utts)
+    for utt in joined_utts:
+        audio, rate = sf.read(utt.audio)
+        assert abs(len(audio) / rate - utt.duration) < 1e-3 and np.abs(audio).max() > 0.1
+    again = generate_synthetic_corpus(text, tmp_path / "c2", n_train=4, n_dev=1, voices="english", seed=3,
+                                      connected=1.0)
+    assert [Path(u.audio).read_bytes() for u in read_manifest(again["train"])] == \
+        [Path(u.audio).read_bytes() for u in joined_utts]
+
+
+def test_the_connected_share_is_drawn_per_sentence_and_leaves_the_other_choices_alone():
+    from asr.data.corpora.demo import _plan
+
+    words = ("can", "you", "help", "me")
+    plans = [_plan(np.random.default_rng([0, k]), "u", VOICE_SETS["both"], words, connected_share=0.5)
+             for k in range(400)]
+    assert 0.4 < np.mean([p.connected for p in plans]) < 0.6
+    for k in (0, 1, 2):  # a corpus without the option draws exactly the plans it drew before
+        plain = _plan(np.random.default_rng([0, k]), "u", VOICE_SETS["both"], words)
+        assert not plain.connected and dataclass_replace(plans[k], connected=False) == plain
+
+
+def test_a_connected_share_outside_0_to_1_is_refused_in_one_line(text, tmp_path, capsys):
+    with pytest.raises(AsrError, match="connected must be a share between 0 and 1, got 1.5"):
+        generate_synthetic_corpus(text, tmp_path / "x", n_train=1, connected=1.5)
+    with pytest.raises(SystemExit):
+        main(["synth", str(text), "-o", str(tmp_path / "y"), "--train", "1", "--connected", "2"])
+    err = capsys.readouterr().err
+    assert "--connected" in err and "Traceback" not in err

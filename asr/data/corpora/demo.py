@@ -281,6 +281,24 @@ class EspeakSynth:
             clips.append(audio[loud[0] : loud[-1] + 1])
         return clips
 
+    def synthesize_sentence(
+        self, words: Sequence[str], voice: str = "en-us", rate: int = 175, pitch: int = 50, pitch_range: int = 50
+    ) -> np.ndarray:
+        """The words spoken as one sentence (eSpeak's own joins and intonation), cut to the audible part.
+
+        Connected speech: words run into each other as in read speech, where :meth:`synthesize_words` speaks
+        each in its citation form with exact boundaries. No per-word times.
+        """
+        _check_range("rate", rate, 80, 450)
+        _check_range("pitch", pitch, 0, 99)
+        _check_range("pitch_range", pitch_range, 0, 99)
+        text = " ".join(words)
+        audio = self._engine.speak(text, voice, rate, pitch, pitch_range)
+        loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > _SILENCE_LEVEL)
+        if loud.size == 0:
+            raise AsrError(f"eSpeak NG produced no audio for {text!r} with voice '{voice}'")
+        return audio[loud[0] : loud[-1] + 1]
+
     def synthesize(
         self,
         text: str,
@@ -351,6 +369,7 @@ class _Plan:
     snr_db: float
     peak_dbfs: float
     noise_seed: int
+    connected: bool = False  # the sentence in one eSpeak call instead of word by word with pauses
 
     @property
     def text(self) -> str:
@@ -365,7 +384,8 @@ def _sample_words(rng: np.random.Generator) -> tuple[str, ...]:
     return tuple(text.split())
 
 
-def _plan(rng: np.random.Generator, utt_id: str, voices: Sequence[str], words: tuple[str, ...] | None = None) -> _Plan:
+def _plan(rng: np.random.Generator, utt_id: str, voices: Sequence[str], words: tuple[str, ...] | None = None,
+          connected_share: float = 0.0) -> _Plan:
     if words is None:
         words = _sample_words(rng)
     rate = int(rng.integers(130, 211))
@@ -385,13 +405,15 @@ def _plan(rng: np.random.Generator, utt_id: str, voices: Sequence[str], words: t
         snr_db=float(rng.uniform(20.0, 35.0)),
         peak_dbfs=float(rng.uniform(-10.0, -2.0)),
         noise_seed=int(rng.integers(2**32)),
+        # Drawn last and only when asked for, so word-by-word plans stay those of earlier corpora.
+        connected=bool(connected_share > 0 and rng.random() < connected_share),
     )
 
 
-def _synthesize_jobs(jobs: list[tuple[tuple[str, ...], str, int, int, int]]) -> list[list[np.ndarray]]:
-    """The word clips of each ``(words, voice, rate, pitch, range)`` job."""
+def _synthesize_jobs(jobs: list[tuple[tuple[str, ...], str, int, int, int, bool]]) -> list[list[np.ndarray]]:
+    """The clips of each ``(words, voice, rate, pitch, range, connected)`` job: one per word, or one sentence."""
     synth = EspeakSynth()
-    return [synth.synthesize_words(*job) for job in jobs]
+    return [[synth.synthesize_sentence(*job[:5])] if job[5] else synth.synthesize_words(*job[:5]) for job in jobs]
 
 
 def _worker_main() -> None:
@@ -433,7 +455,7 @@ class _EspeakProcess:
             raise AsrError(f"cannot start the eSpeak NG worker process: {exc}") from None
 
     def run(self, plans: Sequence[_Plan]) -> list[list[np.ndarray]]:
-        jobs = [(p.words, p.voice, p.rate, p.pitch, p.pitch_range) for p in plans]
+        jobs = [(p.words, p.voice, p.rate, p.pitch, p.pitch_range, p.connected) for p in plans]
         try:
             pickle.dump(jobs, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self._process.stdin.flush()
@@ -481,7 +503,10 @@ class _Renderer:
             self._resample = torchaudio.transforms.Resample(ESPEAK_SAMPLE_RATE, sample_rate)
 
     def __call__(self, plan: _Plan, clips: Sequence[np.ndarray]) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
-        clean = _assemble(plan.words, clips, plan.pauses, plan.lead, plan.trail, ESPEAK_SAMPLE_RATE)
+        if plan.connected:  # one clip: the sentence is one "word" whose times span the speech
+            clean = _assemble((plan.text,), clips, (), plan.lead, plan.trail, ESPEAK_SAMPLE_RATE)
+        else:
+            clean = _assemble(plan.words, clips, plan.pauses, plan.lead, plan.trail, ESPEAK_SAMPLE_RATE)
         audio = clean.samples
         if self._resample is not None:
             import torch

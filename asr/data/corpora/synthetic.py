@@ -103,12 +103,14 @@ def generate_synthetic_corpus(
     min_words: int = MIN_WORDS,
     max_words: int = MAX_WORDS,
     id_prefix: str = "synth",
+    connected: float = 0.0,
 ) -> dict[str, Path]:
     """Write ``audio/*.flac``, ``train.jsonl`` and ``dev.jsonl`` (disjoint sentences) to ``out_dir``.
 
     The same text, seed and sizes give the same transcripts and audio. Utterance ids (and audio names) are
     ``{id_prefix}-{split}-{k:06d}``: give two corpora that will be trained on together different prefixes.
-    Returns ``{"train": path, "dev": path}``.
+    ``connected`` is the share of sentences (0-1, drawn per utterance) spoken in one piece, with eSpeak's
+    joins and sentence intonation, instead of word by word with pauses. Returns ``{"train": path, "dev": path}``.
     """
     if not re.fullmatch(r"[A-Za-z0-9_]+", id_prefix):
         raise AsrError(f"id prefix must be letters, digits or underscores, got {id_prefix!r}")
@@ -117,6 +119,8 @@ def generate_synthetic_corpus(
     for name, count in (("n_train", n_train), ("n_dev", n_dev)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise AsrError(f"{name} must be a positive integer, got {count!r}")
+    if isinstance(connected, bool) or not isinstance(connected, (int, float)) or not 0.0 <= connected <= 1.0:
+        raise AsrError(f"connected must be a share between 0 and 1, got {connected!r}")
     if not 1 <= min_words <= max_words:
         raise AsrError(f"words per sentence: need 1 <= min ({min_words}) <= max ({max_words})")
     sentences = sample_sentences(text, n_train + n_dev, seed, min_words=min_words, max_words=max_words)
@@ -134,7 +138,7 @@ def generate_synthetic_corpus(
         for split_no, (split, words_list) in enumerate(splits.items()):
             plans = [
                 _plan(np.random.default_rng([seed, split_no, k]), f"{id_prefix}-{split}-{k:06d}", VOICE_SETS[voices],
-                      words)
+                      words, connected_share=connected)
                 for k, words in enumerate(words_list)
             ]
             utts = []
