@@ -14,11 +14,11 @@ from asr.data.corpora.demo import (
     TEST_VOICES,
     TRAIN_VOICES,
     VOCABULARY,
-    EspeakSynth,
     generate_demo_corpus,
     normalize_demo_text,
     write_fresh_utterance,
 )
+from asr.data.corpora.espeak import EspeakSynth
 from asr.data.manifest import read_manifest
 from asr.errors import AsrError
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from asr.data.corpora.demo import EspeakSynth
+from asr.data.corpora.espeak import EspeakSynth
 from asr.decode import DecoderConfig, build_decoder
 from asr.features import FeatureConfig
 from asr.text import CharTokenizer
