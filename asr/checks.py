@@ -61,6 +61,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "specaugment.time_masks": _between(0, 1000),
     "specaugment.time_width": _between(0, 1_000_000),
     "specaugment.max_time_ratio": (lambda x: 0 <= x <= 1, "in [0, 1]"),
+    "specaugment.freq_warp": (lambda x: 0 <= x <= 0.3, "in [0, 0.3]"),
     "model.hidden_size": _WIDTH,
     "model.num_layers": _between(1, limits.MAX_MODEL_LAYERS),
     "model.conv_channels": _WIDTH,

@@ -50,6 +50,10 @@ class SpecAugmentConfig:
     time_width: int = 40
     # Time masks never cover more than this share of an utterance, so short ones keep their content.
     max_time_ratio: float = 0.2
+    # Vocal tract length perturbation (Jaitly & Hinton 2013) on the mel axis: each utterance's frequencies
+    # scaled by a factor drawn from [1 - freq_warp, 1 + freq_warp] (0: off), formants moved without the
+    # tempo change of speed perturbation. For children's and adults' voices in one corpus.
+    freq_warp: float = 0.0
 
 
 class LogMel(torch.nn.Module):
@@ -84,19 +88,23 @@ class LogMel(torch.nn.Module):
         return torch.log(mel + mel_floor(mel, self.config.floor_db))
 
 
+_F_SP, _MIN_LOG_HZ = 200.0 / 3, 1000.0
+_MIN_LOG_MEL, _LOGSTEP = _MIN_LOG_HZ / _F_SP, math.log(6.4) / 27.0
+
+
+def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
+    """Slaney mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    return torch.where(hz >= _MIN_LOG_HZ, _MIN_LOG_MEL + torch.log(hz.clamp(min=1e-10) / _MIN_LOG_HZ) / _LOGSTEP,
+                       hz / _F_SP)
+
+
+def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    return torch.where(mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * torch.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), mel * _F_SP)
+
+
 def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> torch.Tensor:
     """Triangular mel filters on the Slaney scale with Slaney area normalisation, (n_fft // 2 + 1, n_mels),
     computed in float64 (librosa.filters.mel's definition, torchaudio's layout), returned as float32."""
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
-
-    def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
-        return torch.where(hz >= min_log_hz, min_log_mel + torch.log(hz.clamp(min=1e-10) / min_log_hz) / logstep,
-                           hz / f_sp)
-
-    def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
-        return torch.where(mel >= min_log_mel, min_log_hz * torch.exp(logstep * (mel - min_log_mel)), mel * f_sp)
-
     f64 = torch.float64
     freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=f64)
     edges = mel_to_hz(torch.linspace(float(hz_to_mel(torch.tensor(f_min, dtype=f64))),
@@ -145,14 +153,22 @@ def compute_cmvn(features: list[torch.Tensor], floor: float = 1e-3) -> CmvnStats
 
 
 def spec_augment(
-    feats: torch.Tensor, lengths: torch.Tensor, config: SpecAugmentConfig, generator: torch.Generator | None = None
+    feats: torch.Tensor, lengths: torch.Tensor, config: SpecAugmentConfig, generator: torch.Generator | None = None,
+    features: FeatureConfig | None = None,
 ) -> torch.Tensor:
     """Zero random frequency bands and time spans of a normalised (batch, frames, bins) tensor.
 
-    Masks are drawn per utterance and only inside its valid length; zero is the mean after CMVN.
+    Masks are drawn per utterance and only inside its valid length; zero is the mean after CMVN. With
+    ``config.freq_warp`` the bins are first warped (VTLP), which needs the ``features`` config of the mel axis.
     """
-    out = feats.clone()
-    batch, _, bins = out.shape
+    batch, _, bins = feats.shape
+    if config.freq_warp > 0:
+        if features is None:
+            raise ValueError("specaugment.freq_warp needs the feature config (the mel axis)")
+        factors = 1 + config.freq_warp * (2 * torch.rand(batch, generator=generator) - 1)
+        out = warp_frequencies(feats, warp_sources(features, factors).to(feats.device))
+    else:
+        out = feats.clone()
     for b in range(batch):
         length = int(lengths[b])
         for _ in range(config.freq_masks):
@@ -169,6 +185,36 @@ def spec_augment(
                 start = int(torch.randint(0, length - width + 1, (1,), generator=generator))
                 out[b, start : start + width, :] = 0.0
     return out
+
+
+def warp_sources(config: FeatureConfig, factors: torch.Tensor) -> torch.Tensor:
+    """(batch, n_mels) fractional mel-bin positions each output bin reads, for frequency scale ``factors``.
+
+    VTLP's piecewise-linear warp: below a boundary (80% of the top frequency, times the factor when it is
+    under 1) frequency f comes from f / factor; above it a straight line keeps the top frequency in place, so
+    no band is lost off the edge or invented past it.
+    """
+    f64 = torch.float64
+    top = config.f_max or config.sample_rate / 2
+    lo_mel, hi_mel = (float(hz_to_mel(torch.tensor(f, dtype=f64))) for f in (config.f_min, top))
+    step = (hi_mel - lo_mel) / (config.n_mels + 1)
+    centres = mel_to_hz(lo_mel + step * torch.arange(1, config.n_mels + 1, dtype=f64))[None, :]
+    alpha = factors.to(f64)[:, None]
+    bound = 0.8 * top * alpha.clamp(max=1.0)
+    below = centres / alpha
+    above = bound / alpha + (centres - bound) * (top - bound / alpha) / (top - bound)
+    source_hz = torch.where(centres <= bound, below, above)
+    return ((hz_to_mel(source_hz) - lo_mel) / step - 1).clamp(0, config.n_mels - 1).float()
+
+
+def warp_frequencies(feats: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """Resample each utterance's (frames, bins) along the bins at ``sources`` (batch, bins), linearly."""
+    low = sources.floor().long()
+    high = (low + 1).clamp(max=feats.shape[-1] - 1)
+    frac = (sources - low)[:, None, :]
+    shape = (feats.shape[0], feats.shape[1], feats.shape[2])
+    return (feats.gather(2, low[:, None, :].expand(shape)) * (1 - frac)
+            + feats.gather(2, high[:, None, :].expand(shape)) * frac)
 
 
 def subsampled_length(frames, factor: int):

@@ -82,7 +82,7 @@ class CtcTask(L.LightningModule):
     def _loss(self, batch: Batch, augment: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         normed = self.model.normalize(batch.feats, batch.feat_lengths)
         if augment and self.config.specaugment is not None:
-            normed = spec_augment(normed, batch.feat_lengths, self.config.specaugment)
+            normed = spec_augment(normed, batch.feat_lengths, self.config.specaugment, features=self.config.features)
         log_probs, out_lengths = self.model.encode(normed, batch.feat_lengths)
         losses = self.ctc(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
         return losses, log_probs, out_lengths

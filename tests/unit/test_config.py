@@ -79,6 +79,7 @@ def test_select_by_is_checked(tmp_path):
         ("optim.lr=1.0e+999", "optim.lr: expected a finite number"),
         ("decoder.beam_size=0", r"decoder.beam_size: must be in \[1, 100000\]"),
         ("specaugment.max_time_ratio=1.5", r"specaugment.max_time_ratio: must be in \[0, 1\]"),
+        ("specaugment.freq_warp=0.5", r"specaugment.freq_warp: must be in \[0, 0.3\]"),
     ],
 )
 def test_choices_and_ranges_are_checked_when_the_config_is_read(override, message):
@@ -89,11 +90,13 @@ def test_choices_and_ranges_are_checked_when_the_config_is_read(override, messag
 
 def test_every_choice_and_range_edge_is_accepted():
     config = load_config(None, ["optim.schedule=constant", "decoder.kind=beam", "model.cmvn=utterance",
-                                "data.speed_perturb=[0.5, 1, 2]", "decoder.unk_score=-.inf", "model.subsampling=2"])
+                                "data.speed_perturb=[0.5, 1, 2]", "decoder.unk_score=-.inf", "model.subsampling=2",
+                                "specaugment.freq_warp=0.3"])
     assert config.optim.schedule == "constant" and config.decoder.kind == "beam"
     assert config.model.cmvn == "utterance" and config.model.subsampling == 2
     assert config.data.speed_perturb == [0.5, 1.0, 2.0]
     assert config.decoder.unk_score == float("-inf")
+    assert config.specaugment.freq_warp == 0.3
 
 
 def test_the_choices_are_what_the_model_and_decoder_build():

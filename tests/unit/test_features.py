@@ -2,9 +2,18 @@ import math
 
 import librosa
 import numpy as np
+import pytest
 import torch
 
-from asr.features import FeatureConfig, LogMel, SpecAugmentConfig, compute_cmvn, spec_augment
+from asr.features import (
+    FeatureConfig,
+    LogMel,
+    SpecAugmentConfig,
+    compute_cmvn,
+    spec_augment,
+    warp_frequencies,
+    warp_sources,
+)
 
 
 def test_logmel_matches_librosa_reference():
@@ -105,3 +114,50 @@ def test_relative_floor_is_per_utterance_in_a_batch():
     batch = logmel(torch.stack([quiet, loud]))
     assert torch.allclose(batch[0], logmel(quiet), atol=1e-4)
     assert torch.allclose(batch[1], logmel(loud), atol=1e-4)
+
+
+def _tone_features(config: FeatureConfig, hz: float) -> torch.Tensor:
+    t = torch.arange(config.sample_rate) / config.sample_rate
+    return LogMel(config)(torch.sin(2 * torch.pi * hz * t))
+
+
+def test_frequency_warp_moves_a_tone_as_scaling_its_frequency_would():
+    # VTLP: warping the features of a 1 kHz tone by 1.15 should look like the features of a 1.15 kHz tone.
+    config = FeatureConfig(sample_rate=16000, n_mels=80)
+    tone = _tone_features(config, 1000.0)[None]
+    for factor in (0.87, 1.15):
+        warped = warp_frequencies(tone, warp_sources(config, torch.tensor([factor])))
+        target = _tone_features(config, 1000.0 * factor)
+        assert abs(int(warped[0].mean(0).argmax()) - int(target.mean(0).argmax())) <= 1
+        assert int(warped[0].mean(0).argmax()) != int(tone[0].mean(0).argmax())
+    same = warp_frequencies(tone, warp_sources(config, torch.tensor([1.0])))
+    assert torch.allclose(same, tone, atol=1e-5)
+
+
+def test_frequency_warp_keeps_the_band_edges_and_is_monotonic():
+    config = FeatureConfig(sample_rate=8000, n_mels=23, f_min=20.0)
+    sources = warp_sources(config, torch.tensor([0.9, 1.0, 1.1]))
+    assert sources.shape == (3, 23)
+    assert (sources[:, 1:] >= sources[:, :-1]).all()  # no band folds over another
+    assert torch.allclose(sources[1], torch.arange(23.0), atol=1e-4)
+    # The top frequency stays where it is, so the last bin (just under it) moves by less than half a bin.
+    assert (sources[:, -1] > 21.5).all()
+    assert (sources[2, 1:15] < sources[1, 1:15]).all()  # > 1: each low bin reads a lower one (formants rise)
+    assert (sources[0, 1:15] > sources[1, 1:15]).all()
+
+
+def test_specaugment_warps_per_utterance_only_when_asked():
+    config = FeatureConfig(sample_rate=16000, n_mels=80)
+    feats = torch.cat([_tone_features(config, 1000.0)[None]] * 4)
+    lengths = torch.full((4,), feats.shape[1])
+    no_masks = SpecAugmentConfig(freq_masks=0, time_masks=0)
+    # freq_warp 0 draws nothing more: the masks of a seed are those it gave before the option existed.
+    assert torch.equal(spec_augment(feats, lengths, no_masks, torch.Generator().manual_seed(1)), feats)
+    warp = SpecAugmentConfig(freq_masks=0, time_masks=0, freq_warp=0.2)
+    out = spec_augment(feats, lengths, warp, torch.Generator().manual_seed(1), features=config)
+    peaks = {int(out[b].mean(0).argmax()) for b in range(4)}
+    assert len(peaks) > 1  # a factor per utterance
+    again = spec_augment(feats, lengths, warp, torch.Generator().manual_seed(1), features=config)
+    assert torch.equal(out, again)
+    with pytest.raises(ValueError, match="needs the feature config"):
+        spec_augment(feats, lengths, warp)
