@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import jiwer
@@ -51,6 +52,26 @@ def _single_lightning_console() -> None:
         for handler in list(lightning_logger.handlers):
             if type(handler) is logging.StreamHandler:
                 lightning_logger.removeHandler(handler)
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's "Tip: try installing litlogger" line: an advertisement, not news about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg).lower()
+
+
+_LIGHTNING_INFO = "lightning.pytorch.utilities.rank_zero"
+
+
+def _quiet_lightning_noise() -> None:
+    """Keep the training log to what a user can act on (added once per process)."""
+    info = logging.getLogger(_LIGHTNING_INFO)
+    if not any(isinstance(f, _NoAdverts) for f in info.filters):
+        info.addFilter(_NoAdverts())
+    # Lightning 2.6 calls a torch.utils._pytree API that torch 2.14 deprecates, once per run: nothing the user
+    # can change, printed into every training log.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def lr_lambda(step: int, warmup: int, total: int, schedule: str, min_ratio: float) -> float:
@@ -231,6 +252,7 @@ def train(config: TrainConfig, resume: bool = False, callbacks: list[Callback] |
     ``callbacks``: Lightning callbacks to add to ours (every rank runs them under DDP)."""
     extra_callbacks = list(callbacks or [])
     _single_lightning_console()
+    _quiet_lightning_noise()
     # Fine-tuning (trainer.init): the model file is checked against the config before anything else, and
     # its architecture, features, units and normaliser replace the config's (asr/finetune.py).
     init = load_init(config)

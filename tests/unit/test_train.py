@@ -132,6 +132,22 @@ def test_lightning_messages_print_once_under_a_configured_root_logger() -> None:
     assert result.stderr.count("GPU available: False") == 1, result.stderr
 
 
+def test_lightning_adverts_and_its_own_deprecations_stay_out_of_the_training_log() -> None:
+    script = (
+        "import logging, warnings; logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "import asr.train\n"
+        "asr.train._quiet_lightning_noise(); asr.train._quiet_lightning_noise()\n"
+        "log = logging.getLogger('lightning.pytorch.utilities.rank_zero')\n"
+        "log.info('Tip: For seamless cloud logging, try installing [litlogger](https://pypi.org/project/litlogger/)')\n"
+        "log.info('GPU available: False')\n"
+        "warnings.warn('`isinstance(treespec, LeafSpec)` is deprecated, use something else')\n"
+        "warnings.warn('a warning the user should see')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "litlogger" not in result.stderr and "LeafSpec" not in result.stderr, result.stderr
+    assert "GPU available: False" in result.stderr and "a warning the user should see" in result.stderr
+
+
 def _dev_rows(exp):
     rows = list(csv.DictReader(open(exp / "logs" / "version_0" / "metrics.csv")))
     return {int(r["epoch"]): r for r in rows if r.get("val_wer")}
