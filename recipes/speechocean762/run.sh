@@ -37,7 +37,9 @@ train_args=
 pretrain_epochs=5
 synth_train=3000
 synth_transcripts=0
-# Share of the synthetic sentences spoken in one piece (words running together) rather than word by word.
+# Share of the synthetic sentences spoken in one piece (words running together) rather than word by word:
+# half of them cost 2 points of held-out WER with the 3x192 (slower off the blank plateau; RESULTS.md, tenth
+# session), so 0.
 synth_connected=0
 stage=0
 stop_stage=100
