@@ -26,7 +26,7 @@ from serve_support import demo_wavs, get_json, request, running_server, talkativ
 
 from asr.cli import main
 from asr.serve import ServeLimits, TranscriptionService
-from asr.serve.app import InFlightCap
+from asr.serve.app import InFlightCap, create_app
 from asr.serve.service import Busy
 
 
@@ -369,3 +369,36 @@ def test_a_request_refused_at_the_cap_is_read_to_its_end_before_the_503():
     small = InFlightCap(never_called, cap=0, drain_bytes=3000)
     asyncio.run(small({"type": "http", "method": "POST", "path": "/v1/transcribe", "headers": []}, receive, send))
     assert events.count("read") == 3 and len(chunks) == 47
+
+
+def test_a_request_refused_by_a_full_queue_is_read_to_its_end_before_the_503(files, monkeypatch):
+    """The queue's refusal comes from inside the app: it too must read the upload before answering, or a client
+    still sending sees a broken pipe (the 30-request test above failed so once on a loaded machine)."""
+    service = TranscriptionService(files.model, ServeLimits(slots=1, max_waiting=0))
+
+    def full() -> None:
+        raise Busy("server busy: 1 of 1 decode slots in use and 0 of 0 queue places taken; try again shortly")
+
+    monkeypatch.setattr(service, "check_admission", full)
+    events: list[str] = []
+    chunks = [{"type": "http.request", "body": b"x" * 1000, "more_body": i < 4} for i in range(5)]
+    sent: list[dict] = []
+
+    async def receive():
+        events.append("read")
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message):
+        events.append(message["type"])
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/transcribe", "raw_path": b"/v1/transcribe", "root_path": "", "query_string": b"",
+             "headers": [(b"content-type", b"audio/wav"), (b"content-length", b"5000")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(create_app(service)(scope, receive, send))
+    assert chunks == [] and events.index("http.response.start") > 4  # every chunk read before the answer
+    assert sent[0]["status"] == 503 and dict(sent[0]["headers"])[b"retry-after"] == b"1"
+    assert json.loads(sent[1]["body"])["error"].startswith("server busy: 1 of 1 decode slots")
+    assert service.served == 0 and service.decoding == 0
+    service.close()
