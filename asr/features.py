@@ -102,13 +102,18 @@ def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
     return torch.where(mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * torch.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), mel * _F_SP)
 
 
+def mel_points(f_min: float, f_max: float, n_mels: int) -> torch.Tensor:
+    """The n_mels + 2 filter edges in mel, evenly spaced from f_min to f_max (float64); filter k peaks at k + 1."""
+    f64 = torch.float64
+    return torch.linspace(float(hz_to_mel(torch.tensor(f_min, dtype=f64))),
+                          float(hz_to_mel(torch.tensor(f_max, dtype=f64))), n_mels + 2, dtype=f64)
+
+
 def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> torch.Tensor:
     """Triangular mel filters on the Slaney scale with Slaney area normalisation, (n_fft // 2 + 1, n_mels),
     computed in float64 (librosa.filters.mel's definition, torchaudio's layout), returned as float32."""
-    f64 = torch.float64
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=f64)
-    edges = mel_to_hz(torch.linspace(float(hz_to_mel(torch.tensor(f_min, dtype=f64))),
-                                     float(hz_to_mel(torch.tensor(f_max, dtype=f64))), n_mels + 2, dtype=f64))
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    edges = mel_to_hz(mel_points(f_min, f_max, n_mels))
     widths = edges[1:] - edges[:-1]
     slopes = edges.unsqueeze(0) - freqs.unsqueeze(1)  # (freqs, n_mels + 2)
     down = -slopes[:, :-2] / widths[:-1]
@@ -194,17 +199,16 @@ def warp_sources(config: FeatureConfig, factors: torch.Tensor) -> torch.Tensor:
     under 1) frequency f comes from f / factor; above it a straight line keeps the top frequency in place, so
     no band is lost off the edge or invented past it.
     """
-    f64 = torch.float64
     top = config.f_max or config.sample_rate / 2
-    lo_mel, hi_mel = (float(hz_to_mel(torch.tensor(f, dtype=f64))) for f in (config.f_min, top))
-    step = (hi_mel - lo_mel) / (config.n_mels + 1)
-    centres = mel_to_hz(lo_mel + step * torch.arange(1, config.n_mels + 1, dtype=f64))[None, :]
-    alpha = factors.to(f64)[:, None]
+    points = mel_points(config.f_min, top, config.n_mels)
+    step = float(points[1] - points[0])
+    centres = mel_to_hz(points[1:-1])[None, :]
+    alpha = factors.to(torch.float64)[:, None]
     bound = 0.8 * top * alpha.clamp(max=1.0)
     below = centres / alpha
     above = bound / alpha + (centres - bound) * (top - bound / alpha) / (top - bound)
     source_hz = torch.where(centres <= bound, below, above)
-    return ((hz_to_mel(source_hz) - lo_mel) / step - 1).clamp(0, config.n_mels - 1).float()
+    return ((hz_to_mel(source_hz) - float(points[1])) / step).clamp(0, config.n_mels - 1).float()
 
 
 def warp_frequencies(feats: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
