@@ -195,19 +195,11 @@ class EspeakSynth:
         self, words: Sequence[str], voice: str = "en-us", rate: int = 175, pitch: int = 50, pitch_range: int = 50
     ) -> list[np.ndarray]:
         """One int16 clip per word, cut to the first and last audible sample."""
-        _check_range("rate", rate, 80, 450)
-        _check_range("pitch", pitch, 0, 99)
-        _check_range("pitch_range", pitch_range, 0, 99)
-        clips = []
-        for i, word in enumerate(words):
-            # A comma gives the non-final words a continuing intonation instead of a full stop on every word.
-            text = _PRONUNCIATIONS.get(word, word) + ("" if i == len(words) - 1 else ",")
-            audio = self._engine.speak(text, voice, rate, pitch, pitch_range)
-            loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > _SILENCE_LEVEL)
-            if loud.size == 0:
-                raise AsrError(f"eSpeak NG produced no audio for {word!r} with voice '{voice}'")
-            clips.append(audio[loud[0] : loud[-1] + 1])
-        return clips
+        _check_voice_settings(rate, pitch, pitch_range)
+        # A comma gives the non-final words a continuing intonation instead of a full stop on every word.
+        return [self._audible(_PRONUNCIATIONS.get(word, word) + ("" if i == len(words) - 1 else ","), word, voice,
+                              rate, pitch, pitch_range)
+                for i, word in enumerate(words)]
 
     def synthesize_sentence(
         self, words: Sequence[str], voice: str = "en-us", rate: int = 175, pitch: int = 50, pitch_range: int = 50
@@ -217,14 +209,16 @@ class EspeakSynth:
         Connected speech: words run into each other as in read speech, where :meth:`synthesize_words` speaks
         each in its citation form with exact boundaries. No per-word times.
         """
-        _check_range("rate", rate, 80, 450)
-        _check_range("pitch", pitch, 0, 99)
-        _check_range("pitch_range", pitch_range, 0, 99)
+        _check_voice_settings(rate, pitch, pitch_range)
         text = " ".join(words)
+        return self._audible(text, text, voice, rate, pitch, pitch_range)
+
+    def _audible(self, text: str, shown: str, voice: str, rate: int, pitch: int, pitch_range: int) -> np.ndarray:
+        """``text`` spoken, cut to its first and last audible sample (``shown`` names it in the error)."""
         audio = self._engine.speak(text, voice, rate, pitch, pitch_range)
         loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > _SILENCE_LEVEL)
         if loud.size == 0:
-            raise AsrError(f"eSpeak NG produced no audio for {text!r} with voice '{voice}'")
+            raise AsrError(f"eSpeak NG produced no audio for {shown!r} with voice '{voice}'")
         return audio[loud[0] : loud[-1] + 1]
 
     def synthesize(
@@ -247,6 +241,12 @@ class EspeakSynth:
         if pauses is None:
             pauses = [0.08] * (len(words) - 1)
         return _assemble(words, clips, pauses, lead, trail, self.sample_rate)
+
+
+def _check_voice_settings(rate: int, pitch: int, pitch_range: int) -> None:
+    _check_range("rate", rate, 80, 450)
+    _check_range("pitch", pitch, 0, 99)
+    _check_range("pitch_range", pitch_range, 0, 99)
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
