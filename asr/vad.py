@@ -3,6 +3,15 @@
 :func:`speech_segments` streams a file once at 16 kHz, scores each 32 ms window with the VAD model and
 returns the speech regions in seconds, none longer than ``max_seconds``. Memory holds the block being read
 and one probability per window (225 k floats, 0.9 MB, for 2 hours).
+
+Silero's model is meant to be called once per window, carrying a recurrent state and the last 64 samples from
+call to call: about 0.2 ms of interpreter and dispatch a call, 45 s of a 1-hour file's transcription
+(tools/bench/results/transcribe_scale.md). Only its LSTM cell depends on earlier windows; the STFT and the
+convolutional encoder see one window and its 64 samples of context, known in advance. So
+:func:`_windows_in_batches` runs the encoder on all the windows of a block at once and the cell's weights as
+one LSTM call over them, then the output layer at once: the same probabilities to float rounding (tested
+against the per-window call) for several times less CPU. A model without that structure (another
+silero-vad release) is called window by window as before.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ import contextlib
 import os
 import warnings
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +30,8 @@ from asr.errors import ConfigError
 
 VAD_RATE = 16000
 WINDOW = 512  # samples per VAD decision at 16 kHz (32 ms)
+CONTEXT = 64  # samples before each window that the 16 kHz model sees with it
+_CELL_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # of the model's LSTM cell
 
 
 @dataclass(frozen=True)
@@ -79,22 +90,63 @@ def probabilities_of_blocks(blocks: Iterable[torch.Tensor]) -> tuple[array, int]
     """Speech probabilities of consecutive blocks of 16 kHz samples (a stream, or samples in memory)."""
     model = load_vad_model()
     model.reset_states()
+    score = _windows_in_batches(model) if _batchable(model) else _window_by_window(model)
     probs = array("f")  # 4 bytes a window: 0.9 MB for 2 hours
     carry = torch.zeros(0)
     total = 0
-    # The model is a small recurrent net called once per window: one thread is several times faster than
-    # two here (thread start-up dominates), and leaves the other core to whatever else runs.
+    # A small recurrent net: one thread is several times faster than two here (thread start-up dominates),
+    # and leaves the other core to whatever else runs.
     with _threads(1), torch.no_grad():
         for block in blocks:
             total += block.numel()
             carry = torch.cat([carry, block])
             usable = carry.numel() // WINDOW * WINDOW
-            for start in range(0, usable, WINDOW):
-                probs.append(float(model(carry[start : start + WINDOW], VAD_RATE)))
+            if usable:
+                probs.extend(score(carry[:usable]).tolist())
             carry = carry[usable:]
         if carry.numel():
-            probs.append(float(model(torch.nn.functional.pad(carry, (0, WINDOW - carry.numel())), VAD_RATE)))
+            probs.extend(score(torch.nn.functional.pad(carry, (0, WINDOW - carry.numel()))).tolist())
     return probs, total
+
+
+def _window_by_window(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Silero's own use: one call per window, the model keeping its state and context."""
+
+    def score(samples: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([float(model(window, VAD_RATE)) for window in samples.split(WINDOW)])
+
+    return score
+
+
+def _batchable(model) -> bool:
+    """Whether ``model`` has the 16 kHz structure :func:`_windows_in_batches` relies on (silero-vad 5 and 6)."""
+    net = getattr(model, "_model", None)
+    rnn = getattr(getattr(net, "decoder", None), "rnn", None)
+    return (getattr(net, "context_size_samples", None) == CONTEXT and hasattr(net, "stft") and hasattr(net, "encoder")
+            and hasattr(net.decoder, "decoder") and all(hasattr(rnn, name) for name in _CELL_PARAMETERS))
+
+
+def _windows_in_batches(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The per-window call's probabilities for a whole block of windows at once (state carried across blocks)."""
+    net = model._model
+    cell = net.decoder.rnn
+    params = [getattr(cell, name) for name in _CELL_PARAMETERS]
+    state = [torch.zeros(1, 1, cell.hidden_size), torch.zeros(1, 1, cell.hidden_size)]
+    context = [torch.zeros(CONTEXT)]
+    steps = torch.arange(CONTEXT + WINDOW).unsqueeze(0)
+
+    def score(samples: torch.Tensor) -> torch.Tensor:
+        audio = torch.cat([context[0], samples])
+        starts = torch.arange(samples.numel() // WINDOW).unsqueeze(1) * WINDOW
+        windows = audio[starts + steps]  # (n, 64 + 512): each window after its context
+        encoded = net.encoder(net.stft(windows)).squeeze(-1)  # (n, 128)
+        # The cell over the n windows in order: one layer, unidirectional, time-major, batch of 1.
+        outputs, h, c = torch.lstm(encoded.unsqueeze(1), tuple(state), params, True, 1, 0.0, False, False, False)
+        state[:] = [h, c]
+        context[0] = audio[-CONTEXT:]
+        return net.decoder.decoder(outputs.squeeze(1).unsqueeze(-1)).squeeze(1).mean(-1)
+
+    return score
 
 
 def regions_from_probabilities(probs: Sequence[float], total: int, max_seconds: float,

@@ -1,5 +1,6 @@
 """Speech regions from Silero VAD, and long recordings decoded region by region."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,14 @@ from asr.features import FeatureConfig
 from asr.model import CtcModel, ModelConfig
 from asr.text import CharTokenizer, TextNormalizer
 from asr.transcribe import Transcriber
-from asr.vad import WINDOW, VadConfig, regions_from_probabilities, speech_probabilities, speech_segments
+from asr.vad import (
+    WINDOW,
+    VadConfig,
+    probabilities_of_blocks,
+    regions_from_probabilities,
+    speech_probabilities,
+    speech_segments,
+)
 
 pytest.importorskip("silero_vad")
 
@@ -74,6 +82,27 @@ def test_silero_finds_the_spoken_digits(corpora_dir, tmp_path):
         # each region holds its digit (FSDD clips have some silence at their ends), not the noise burst 0.75 s
         # before it; the end lags: speech ends once the probability stays low for min_silence
         assert true_start - 0.15 <= start <= true_start + 0.2 and true_end - 0.2 <= end <= true_end + 0.3
+
+
+def test_windows_scored_in_batches_match_silero_called_window_by_window(corpora_dir, tmp_path, monkeypatch):
+    import asr.vad
+
+    path, _ = spoken_file(corpora_dir, tmp_path)
+    samples = load_audio(path, 16000)
+    assert asr.vad._batchable(asr.vad.load_vad_model())  # the fast path is the one in use with this silero-vad
+    samples = samples[: (samples.numel() // WINDOW - 1) * WINDOW + 100]  # a last window of 100 samples, padded
+    sizes = itertools.cycle([1000, 7 * WINDOW, 333, 16000])  # blocks that end inside windows
+    blocks, start = [], 0
+    while start < samples.numel():
+        blocks.append(samples[start : start + next(sizes)])
+        start += blocks[-1].numel()
+    batched, total = probabilities_of_blocks(blocks)
+    monkeypatch.setattr(asr.vad, "_batchable", lambda model: False)
+    one_by_one, total_one = probabilities_of_blocks(blocks)
+    assert total == total_one and len(batched) == len(one_by_one) == -(-total // WINDOW)
+    assert max(abs(a - b) for a, b in zip(batched, one_by_one)) < 1e-4
+    assert max(one_by_one) > 0.9 and min(one_by_one) < 0.1  # speech and silence both present
+    assert regions_from_probabilities(batched, total, 30.0) == regions_from_probabilities(one_by_one, total, 30.0)
 
 
 @pytest.fixture
