@@ -131,19 +131,20 @@ def _windows_in_batches(model) -> Callable[[torch.Tensor], torch.Tensor]:
     net = model._model
     cell = net.decoder.rnn
     params = [getattr(cell, name) for name in _CELL_PARAMETERS]
-    state = [torch.zeros(1, 1, cell.hidden_size), torch.zeros(1, 1, cell.hidden_size)]
-    context = [torch.zeros(CONTEXT)]
+    state = (torch.zeros(1, 1, cell.hidden_size), torch.zeros(1, 1, cell.hidden_size))
+    context = torch.zeros(CONTEXT)
     steps = torch.arange(CONTEXT + WINDOW).unsqueeze(0)
 
     def score(samples: torch.Tensor) -> torch.Tensor:
-        audio = torch.cat([context[0], samples])
+        nonlocal state, context
+        audio = torch.cat([context, samples])
         starts = torch.arange(samples.numel() // WINDOW).unsqueeze(1) * WINDOW
         windows = audio[starts + steps]  # (n, 64 + 512): each window after its context
         encoded = net.encoder(net.stft(windows)).squeeze(-1)  # (n, 128)
         # The cell over the n windows in order: one layer, unidirectional, time-major, batch of 1.
-        outputs, h, c = torch.lstm(encoded.unsqueeze(1), tuple(state), params, True, 1, 0.0, False, False, False)
-        state[:] = [h, c]
-        context[0] = audio[-CONTEXT:]
+        outputs, h, c = torch.lstm(encoded.unsqueeze(1), state, params, True, 1, 0.0, False, False, False)
+        state = (h, c)
+        context = audio[-CONTEXT:]
         return net.decoder.decoder(outputs.squeeze(1).unsqueeze(-1)).squeeze(1).mean(-1)
 
     return score
