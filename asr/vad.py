@@ -5,8 +5,8 @@ returns the speech regions in seconds, none longer than ``max_seconds``. Memory 
 and one probability per window (225 k floats, 0.9 MB, for 2 hours).
 
 Silero's model is meant to be called once per window, carrying a recurrent state and the last 64 samples from
-call to call: about 0.2 ms of interpreter and dispatch a call, 45 s of a 1-hour file's transcription
-(tools/bench/results/transcribe_scale.md). Only its LSTM cell depends on earlier windows; the STFT and the
+call to call: about 0.2 ms of interpreter and dispatch a call, most of a long file's transcription time
+(README, "Long recordings", has the before and after). Only its LSTM cell depends on earlier windows; the STFT and the
 convolutional encoder see one window and its 64 samples of context, known in advance. So
 :func:`_windows_in_batches` runs the encoder on all the windows of a block at once and the cell's weights as
 one LSTM call over them, then the output layer at once: the same probabilities to float rounding (tested
