@@ -98,16 +98,15 @@ def _decode_error(path: Path, exc: Exception) -> AudioError:
 def audio_info(path: str | os.PathLike, verify: bool = True) -> tuple[int, int, float]:
     """Return ``(sample_rate, frames, duration_seconds)`` from the header, without decoding the whole file.
 
-    ``verify`` also checks, cheaply, that the samples the header promises are there: a WAV's data chunk
-    is complete, and the last 0.1 s decode (a cut-off FLAC or Ogg fails to seek there or reads short).
+    A WAV whose data chunk is cut off is always reported (that needs the header only). ``verify`` also
+    checks that the last 0.1 s decode (a cut-off FLAC or Ogg fails to seek there or reads short).
     Corpus importers call this for every file, so a truncated file is a logged skip at import rather than
     an error that stops training later. NaN samples and damage in the middle of a compressed file still
     need a full decode to be found (load_audio reports them, naming the file).
     """
     path = Path(path)
     _check_path(path)
-    if verify:
-        _check_wav_complete(path)  # first: a cut-off WAV otherwise looks like one with no samples
+    _check_wav_complete(path)  # first (and cheap: the header alone): a cut-off WAV otherwise looks empty
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
