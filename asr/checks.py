@@ -21,7 +21,7 @@ from asr.features import FeatureConfig
 # A field annotated with a Literal of its own (optim.schedule, trainer.select_by) needs no entry.
 _CHOICES: dict[str, Any] = {
     "model.cell": Literal["rnn", "lstm", "gru"],
-    "model.cmvn": Literal["global", "utterance"],
+    "model.cmvn": Literal["global", "utterance", "speaker"],
     "model.subsampling": Literal[1, 2, 4],
     "text.unicode_form": Literal["NFC", "NFKC", "NFD", "NFKD"],
     "decoder.kind": Literal["greedy", "beam"],

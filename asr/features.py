@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -155,6 +156,43 @@ def compute_cmvn(features: list[torch.Tensor], floor: float = 1e-3) -> CmvnStats
     mean = total / count
     var = (total_sq / count - mean * mean).clamp_min(floor * floor)
     return CmvnStats(mean=mean.float(), std=var.sqrt().float())
+
+
+class SpeakerMeans:
+    """Per-bin log-mel means of speakers, accumulated utterance by utterance (float64 sums, memory per speaker).
+
+    Speaker mean normalisation (``model.cmvn: speaker``, Kaldi's per-speaker CMN) removes a speaker's and
+    channel's average spectrum but, unlike an utterance's own mean, not the average spectrum of the words said:
+    over one short word the utterance mean is mostly that word's vowel.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[object, torch.Tensor] = {}
+        self._frames: dict[object, int] = {}
+
+    def add(self, speaker: object, feats: torch.Tensor) -> None:
+        total = self._sums.get(speaker)
+        frame_sum = feats.to(torch.float64).sum(0)
+        self._sums[speaker] = frame_sum if total is None else total + frame_sum
+        self._frames[speaker] = self._frames.get(speaker, 0) + feats.shape[0]
+
+    def mean(self, speaker: object) -> torch.Tensor:
+        return (self._sums[speaker] / max(1, self._frames[speaker])).float()
+
+
+def speaker_keys(speakers: Sequence[str | None]) -> list[object]:
+    """Grouping keys: the speaker's name, or (for an utterance without one) the utterance alone."""
+    return [("speaker", s) if s else ("utterance", i) for i, s in enumerate(speakers)]
+
+
+def remove_speaker_means(features: Sequence[torch.Tensor], speakers: Sequence[str | None]) -> list[torch.Tensor]:
+    """Each utterance minus the mean over every frame of its speaker's utterances in ``features``; an
+    utterance whose speaker is ``None`` is its own speaker (its own mean is removed)."""
+    keys = speaker_keys(speakers)
+    means = SpeakerMeans()
+    for key, feats in zip(keys, features):
+        means.add(key, feats)
+    return [feats - means.mean(key) for key, feats in zip(keys, features)]
 
 
 def spec_augment(

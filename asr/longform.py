@@ -16,6 +16,7 @@ import torch
 from asr.audio import audio_info, stream_audio
 from asr.data.dataset import extract_features
 from asr.data.manifest import Utterance
+from asr.features import SpeakerMeans, speaker_keys
 from asr.segments import quiet_segments
 
 GROUP_SECONDS = 600.0  # audio featurised at once for short utterances
@@ -37,27 +38,47 @@ def long_emissions(transcriber, path: str) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def manifest_emissions(transcriber, utts: Sequence[Utterance]) -> list[torch.Tensor]:
-    """Emissions of every utterance, in manifest order, holding at most a group of features at a time."""
-    out: list[torch.Tensor | None] = [None] * len(utts)
-    group: list[int] = []
+def _groups(utts: Sequence[Utterance], indices: list[int]) -> list[list[int]]:
+    """``indices`` in runs of about GROUP_SECONDS of audio, featurised together."""
+    groups: list[list[int]] = [[]]
     seconds = 0.0
+    for i in indices:
+        if seconds >= GROUP_SECONDS:
+            groups.append([])
+            seconds = 0.0
+        groups[-1].append(i)
+        seconds += utts[i].duration
+    return [g for g in groups if g]
 
-    def flush() -> None:
-        feats = extract_features([utts[i] for i in group], transcriber.bundle.features)
-        for i, emission in zip(group, transcriber.emissions(feats)):
-            out[i] = emission
-        group.clear()
 
+def manifest_emissions(transcriber, utts: Sequence[Utterance]) -> list[torch.Tensor]:
+    """Emissions of every utterance, in manifest order, holding at most a group of features at a time.
+
+    A model normalised per speaker (``model.cmvn: speaker``) takes each speaker's mean over the manifest's
+    short utterances (the manifest's ``speaker`` field; an utterance without one is its own speaker), in a first
+    pass over the features; a long recording's segments are each their own speaker, as in ``asr transcribe``.
+    """
+    out: list[torch.Tensor | None] = [None] * len(utts)
+    short = []
     for i, utt in enumerate(utts):
         if is_long(utt, transcriber.long_audio_seconds):
             out[i] = long_emissions(transcriber, utt.audio)
-            continue
-        group.append(i)
-        seconds += utt.duration
-        if seconds >= GROUP_SECONDS:
-            flush()
-            seconds = 0.0
-    if group:
-        flush()
+        else:
+            short.append(i)
+    groups = _groups(utts, short)
+    config = transcriber.bundle.features
+    means, held = None, {}
+    if transcriber.bundle.model.config.cmvn == "speaker":
+        means, keys = SpeakerMeans(), speaker_keys([u.speaker for u in utts])
+        for group in groups:
+            feats = extract_features([utts[i] for i in group], config)
+            for i, f in zip(group, feats):
+                means.add(keys[i], f)
+            if len(groups) == 1:  # the common case: one group, featurised once
+                held = dict(zip(group, feats))
+    for group in groups:
+        feats = [held[i] for i in group] if held else extract_features([utts[i] for i in group], config)
+        offsets = None if means is None else [means.mean(keys[i]) for i in group]
+        for i, emission in zip(group, transcriber.emissions(feats, offsets)):
+            out[i] = emission
     return out  # type: ignore[return-value]

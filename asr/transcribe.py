@@ -96,8 +96,15 @@ class Transcriber:
             return self.logmel(load_audio(path, self.sample_rate))
 
     @torch.no_grad()
-    def emissions(self, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """CTC log-probs (frames', vocab) per utterance, computed in batches of similar length."""
+    def emissions(self, feats: Sequence[torch.Tensor], speaker_means: Sequence[torch.Tensor] | None = None
+                  ) -> list[torch.Tensor]:
+        """CTC log-probs (frames', vocab) per utterance, computed in batches of similar length.
+
+        A model normalised per speaker (``model.cmvn: speaker``) gets each utterance minus its speaker's mean,
+        ``speaker_means[i]``; without them each input is its own speaker (a file, or a segment of a long one).
+        """
+        if self.bundle.model.config.cmvn == "speaker":
+            feats = [f - (f.mean(0) if speaker_means is None else speaker_means[i]) for i, f in enumerate(feats)]
         order = sorted(range(len(feats)), key=lambda i: feats[i].shape[0])
         out: list[torch.Tensor | None] = [None] * len(feats)
         start = 0
@@ -228,10 +235,11 @@ def ensemble_member(first: AsrBundle, member: str | os.PathLike | AsrBundle) -> 
     checks = (("features", first.features, bundle.features),
               ("output units", (type(first.tokenizer).__name__, first.tokenizer.symbols),
                (type(bundle.tokenizer).__name__, bundle.tokenizer.symbols)),
-              ("subsampling", first.model.config.subsampling, bundle.model.config.subsampling))
+              ("subsampling", first.model.config.subsampling, bundle.model.config.subsampling),
+              ("normalisation (model.cmvn)", first.model.config.cmvn, bundle.model.config.cmvn))
     for what, ours, theirs in checks:
         if ours != theirs:
-            detail = f" ({theirs} against {ours})" if what == "subsampling" else ""
+            detail = f" ({theirs} against {ours})" if what in ("subsampling", "normalisation (model.cmvn)") else ""
             raise ConfigError(f"{name}: cannot be averaged with the first model: its {what} differ{detail}")
     bundle.model.eval()
     return bundle

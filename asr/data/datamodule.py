@@ -24,7 +24,7 @@ from asr.data.sampler import DurationBucketSampler
 from asr.data.shards import iter_shard, read_index, read_metadata
 from asr.data.stream import ShardStream, StreamSettings, examples, planned_batches
 from asr.errors import ConfigError
-from asr.features import FeatureConfig, compute_cmvn
+from asr.features import FeatureConfig, compute_cmvn, remove_speaker_means
 from asr.text import NormalizerConfig, TextNormalizer
 from asr.units import TokenizerConfig, build_tokenizer, count_unknown
 
@@ -71,6 +71,9 @@ class AsrDataModule(L.LightningDataModule):
             raise ConfigError("give data.train (a manifest) or data.train_shards (a shard set), not both")
         if data.train_shards and data.speed_perturb:
             raise ConfigError("data.speed_perturb needs cached features: it cannot be used with data.train_shards")
+        if data.train_shards and cmvn == "speaker":
+            raise ConfigError("model.cmvn: speaker needs every utterance of a speaker at once: train from a manifest "
+                              "(data.train), not data.train_shards")
         bad = [f for f in data.speed_perturb if not 0.5 <= f <= 2.0]
         if bad:
             raise ConfigError(f"data.speed_perturb: factor {bad[0]} is outside [0.5, 2]")
@@ -100,13 +103,19 @@ class AsrDataModule(L.LightningDataModule):
         self.tokenizer = build_tokenizer(self.tokenizer_config, [self.normalizer(u.text) for u in train_utts],
                                          base=self.base_tokenizer)
         t0 = time.perf_counter()
-        train_feats = extract_features(train_utts, self.feature_config, self.cache_dir)
-        for factor in self.config.speed_perturb:
-            if factor != 1.0:
-                train_feats += extract_features(train_utts, self.feature_config, self.cache_dir, speed=factor)
-        train_utts = train_utts + [dataclasses.replace(u, id=f"{u.id}-sp{f:g}", duration=u.duration / f)
-                                   for f in self.config.speed_perturb if f != 1.0 for u in train_utts]
+        factors = [1.0] + [f for f in self.config.speed_perturb if f != 1.0]  # the copies, in this order
+        train_feats = [feats for f in factors
+                       for feats in extract_features(train_utts, self.feature_config, self.cache_dir, speed=f)]
+        if self.cmvn == "speaker":
+            # A speed-perturbed copy is another voice: its speakers' means are its own.
+            speakers = [u.speaker and (u.speaker if f == 1.0 else f"{u.speaker} at speed {f:g}")
+                        for f in factors for u in train_utts]
+            train_feats = remove_speaker_means(train_feats, speakers)
+        train_utts = [u if f == 1.0 else dataclasses.replace(u, id=f"{u.id}-sp{f:g}", duration=u.duration / f)
+                      for f in factors for u in train_utts]
         dev_feats = extract_features(dev_utts, self.feature_config, self.cache_dir)
+        if self.cmvn == "speaker":
+            dev_feats = remove_speaker_means(dev_feats, [u.speaker for u in dev_utts])
         log.info("features for %d + %d utterances in %.1fs", len(train_utts), len(dev_utts), time.perf_counter() - t0)
         self.train_set, self.train_durations = self._build_split("train", train_utts, train_feats,
                                                                  self.config.max_duration)

@@ -12,6 +12,7 @@ from asr.model.recurrent import run_recurrent
 from asr.model.subsampling import ConvSubsampling
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CMVN_MODES = ("global", "utterance", "speaker")
 
 
 @dataclass
@@ -25,7 +26,9 @@ class ModelConfig:
     conv_channels: int = 32
     input_dim: int = 256  # width of the projection between the convolutions and the RNN
     # "global": one mean/std over the training set; "utterance": each utterance's own mean is removed
-    # first (cancels channel and speaker offsets), then the global std scales.
+    # first (cancels channel and speaker offsets), then the global std scales; "speaker": each speaker's mean
+    # is removed before the model (the data module and asr.transcribe do it: asr.features.SpeakerMeans), then
+    # the global mean and std.
     cmvn: str = "global"
 
     def validate(self) -> None:
@@ -37,8 +40,8 @@ class ModelConfig:
             raise ConfigError(f"model.subsampling must be 1, 2 or 4, got {self.subsampling}")
         if self.hidden_size < 1 or self.num_layers < 1:
             raise ConfigError("model.hidden_size and model.num_layers must be positive")
-        if self.cmvn not in ("global", "utterance"):
-            raise ConfigError(f"model.cmvn must be 'global' or 'utterance', got {self.cmvn!r}")
+        if self.cmvn not in CMVN_MODES:
+            raise ConfigError(f"model.cmvn must be one of {', '.join(CMVN_MODES)}, got {self.cmvn!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
 

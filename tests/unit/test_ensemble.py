@@ -24,12 +24,12 @@ RATE = 8000
 TEXTS = ["ab", "ba", "abba", "b a"]
 
 
-def make_bundle(seed: int, texts=TEXTS, n_mels: int = 20, subsampling: int = 2) -> AsrBundle:
+def make_bundle(seed: int, texts=TEXTS, n_mels: int = 20, subsampling: int = 2, cmvn: str = "global") -> AsrBundle:
     torch.manual_seed(seed)
     tokenizer = CharTokenizer.build(texts)
     features = FeatureConfig(sample_rate=RATE, n_mels=n_mels)
     model = CtcModel(ModelConfig(cell="gru", hidden_size=8, num_layers=1, conv_channels=2, input_dim=6,
-                                 subsampling=subsampling), features.n_mels, len(tokenizer)).eval()
+                                 subsampling=subsampling, cmvn=cmvn), features.n_mels, len(tokenizer)).eval()
     with torch.no_grad():
         model.head.weight.mul_(4.0)  # outputs that follow the input
         model.head.bias[0] -= 3.0  # away from the blank, so the models write (different) characters
@@ -61,6 +61,8 @@ def test_the_ensemble_emits_the_mean_of_the_members_probabilities():
     (lambda: make_bundle(1, texts=["xy"]), "output units"),
     (lambda: make_bundle(1, n_mels=24), "features"),
     (lambda: make_bundle(1, subsampling=4), "subsampling"),
+    # A speaker-normalised model would be handed features it was not trained on (or another model would).
+    (lambda: make_bundle(1, cmvn="speaker"), r"normalisation \(model.cmvn\) differ \(speaker against global\)"),
 ])
 def test_a_member_that_cannot_be_averaged_is_refused_by_name(tmp_path: Path, other, what):
     path = save_bundle(other(), tmp_path / "other.pt")

@@ -73,7 +73,8 @@ def test_the_corpus_speaks_its_transcripts_in_the_chosen_voices(text, tmp_path):
     texts = [tuple(u.text.split()) for u in train + dev]
     assert set(texts) <= USABLE and len(set(texts)) == 5  # dev sentences are not training sentences
     for utt in train + dev:
-        assert utt.speaker in VOICE_SETS["accented"]
+        voice, rendering = utt.speaker.split("/")
+        assert voice in VOICE_SETS["accented"] and rendering == utt.id  # each rendering is a speaker of its own
         audio, rate = sf.read(utt.audio)
         assert rate == 16000 and abs(len(audio) / rate - utt.duration) < 1e-3
         # words of about 0.2-0.5 s each, with pauses and lead/trail silence
@@ -100,7 +101,7 @@ def test_cli_writes_the_corpus_and_names_bad_text_in_one_line(text, tmp_path, ca
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "wrote 2 train" in out and "1 dev utterances" in out
-    assert all(u.speaker in VOICE_SETS["english"] for u in read_manifest(tmp_path / "c" / "train.jsonl"))
+    assert all(u.speaker.split("/")[0] in VOICE_SETS["english"] for u in read_manifest(tmp_path / "c" / "train.jsonl"))
     bad = tmp_path / "bad.txt.gz"
     bad.write_bytes(b"not gzip at all")
     assert main(["synth", str(bad), "-o", str(tmp_path / "d"), "--train", "1"]) != 0

@@ -145,7 +145,9 @@ def generate_synthetic_corpus(
             for plan, pcm, _ in espeak.rendered(plans, render):
                 path = audio_dir / f"{plan.utt_id}.flac"
                 sf.write(str(path), pcm, sample_rate, format="FLAC", subtype="PCM_16")
+                # Each rendering draws its own pitch, level and noise: it is a speaker of its own (voice/id),
+                # which is what speaker mean normalisation (model.cmvn: speaker) must group by.
                 utts.append(Utterance(id=plan.utt_id, audio=str(path), duration=len(pcm) / sample_rate,
-                                      text=plan.text, speaker=plan.voice))
+                                      text=plan.text, speaker=f"{plan.voice}/{plan.utt_id}"))
             outputs[split] = write_manifest(out_dir / f"{split}.jsonl", utts)
     return outputs
