@@ -70,6 +70,7 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "optim.lr": _POSITIVE,
     "optim.weight_decay": _AT_LEAST_0,
     "optim.warmup_steps": _AT_LEAST_0,
+    "optim.confidence_penalty": _between(0, 10),
     "optim.min_lr_ratio": (lambda x: 0 <= x <= 1, "in [0, 1]"),
     "optim.grad_clip": (lambda x: x >= 0, ">= 0 (0 = off)"),
     "trainer.max_epochs": _AT_LEAST_1,

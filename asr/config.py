@@ -35,6 +35,10 @@ class OptimConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.05
     grad_clip: float = 5.0
+    # Confidence penalty (Pereyra et al. 2017): training minimises the CTC loss minus this weight times the
+    # entropy of the output distribution, summed over each utterance's frames; 0 = off. Against a CTC model
+    # growing over-confident on its errors (the dev loss rising while the dev CER still falls).
+    confidence_penalty: float = 0.0
 
 
 @dataclass

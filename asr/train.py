@@ -36,6 +36,7 @@ from asr.finetune import init_model, load_init
 from asr.io_utils import atomic_write
 from asr.metrics import error_report
 from asr.model import CtcModel
+from asr.model.masking import length_mask
 from asr.threads import auto_threads, usable_cores
 
 log = logging.getLogger("asr.train")
@@ -84,6 +85,12 @@ def lr_lambda(step: int, warmup: int, total: int, schedule: str, min_ratio: floa
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def frame_entropy(log_probs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Per utterance, the entropy of the output distribution summed over its valid frames (padding excluded)."""
+    entropy = -(log_probs.exp() * log_probs).sum(-1)  # (batch, frames)
+    return (entropy * length_mask(lengths, log_probs.shape[1])).sum(1)
+
+
 class CtcTask(L.LightningModule):
     """A thin LightningModule: CTC loss for training, greedy WER/CER for validation."""
 
@@ -109,7 +116,9 @@ class CtcTask(L.LightningModule):
         return losses, log_probs, out_lengths
 
     def training_step(self, batch: Batch, batch_idx: int):
-        losses, _, _ = self._loss(batch, augment=True)
+        losses, log_probs, out_lengths = self._loss(batch, augment=True)
+        if self.config.optim.confidence_penalty > 0:
+            losses = losses - self.config.optim.confidence_penalty * frame_entropy(log_probs, out_lengths)
         # Per-utterance mean: the gradient scale stays the same whatever the batch composition.
         loss = losses.sum() / batch.feats.shape[0]
         if not torch.isfinite(loss):

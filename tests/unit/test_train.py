@@ -229,3 +229,34 @@ def test_the_optimiser_is_the_fused_adamw_on_cpu_and_frozen_parameters_stay_out(
     (params,) = [group["params"] for group in optimizer.param_groups]
     assert all(p is not model.head.weight for p in params)
     assert len(params) == sum(p.requires_grad for p in model.parameters())
+
+
+def test_frame_entropy_sums_each_utterances_valid_frames():
+    from asr.train import frame_entropy
+
+    uniform = torch.full((2, 4, 5), -math.log(5))
+    one_hot = torch.full((2, 4, 5), -1e4).scatter(2, torch.zeros(2, 4, 1, dtype=torch.long), 0.0)
+    torch.testing.assert_close(frame_entropy(uniform, torch.tensor([4, 2])), torch.tensor([4, 2]) * math.log(5))
+    torch.testing.assert_close(frame_entropy(one_hot, torch.tensor([4, 2])), torch.zeros(2))
+
+
+@pytest.mark.parametrize("penalty", [0.0, 0.3])
+def test_the_confidence_penalty_subtracts_the_weighted_entropy_from_the_training_loss(penalty):
+    from asr.data.dataset import Batch
+    from asr.model import CtcModel
+    from asr.text import CharTokenizer
+    from asr.train import CtcTask, frame_entropy
+
+    config = load_config(None, ["model.hidden_size=16", "model.num_layers=1", "model.input_dim=16",
+                                "model.dropout=0", f"optim.confidence_penalty={penalty}", "specaugment.freq_masks=0",
+                                "specaugment.time_masks=0"])
+    torch.manual_seed(0)
+    model = CtcModel(config.model, config.features.n_mels, 5)
+    task = CtcTask(model, CharTokenizer(["<blank>", "|", "a", "b", "c"]), config, total_steps=10)
+    lengths = torch.tensor([120, 80])
+    batch = Batch(["u0", "u1"], torch.randn(2, 120, config.features.n_mels), lengths,
+                  torch.tensor([[2, 3, 4], [3, 2, 0]]), torch.tensor([3, 2]), ["abc", "ba"])
+    losses, log_probs, out_lengths = task._loss(batch, augment=False)
+    expected = (losses - penalty * frame_entropy(log_probs, out_lengths)).mean()
+    assert float(frame_entropy(log_probs, out_lengths).detach().min()) > 1.0  # untrained: far from confident
+    torch.testing.assert_close(task.training_step(batch, 0), expected)
