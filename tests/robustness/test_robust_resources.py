@@ -17,7 +17,9 @@ import pytest
 import soundfile as sf
 import torch
 
+import asr.data.dataset
 import asr.longform
+import asr.transcribe
 from asr.audio import audio_info, load_audio, resample, stream_audio
 from asr.errors import AudioError
 
@@ -128,9 +130,9 @@ def test_asr_test_streams_long_recordings(tmp_path: Path, tiny_model: Path, cli,
     segments: list[int] = []
     real_emissions = asr.transcribe.Transcriber.emissions
 
-    def counting(self, feats):
+    def counting(self, feats, speaker_means=None):
         segments.extend(f.shape[0] for f in feats)
-        return real_emissions(self, feats)
+        return real_emissions(self, feats, speaker_means)
 
     monkeypatch.setattr(asr.data.dataset, "load_audio", spy)
     monkeypatch.setattr(asr.transcribe.Transcriber, "emissions", counting)
