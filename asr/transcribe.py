@@ -185,8 +185,8 @@ class Transcriber:
     def _segments(self, item, index: int, sample_rate: int | None) -> Iterator[Segment]:
         rate = self.sample_rate
         if isinstance(item, (str, os.PathLike)):
-            # No tail check (verify): load_audio and stream_audio report a cut-off file themselves, and
-            # decoding the end twice cost a quarter of the read time of short Opus files.
+            # No tail check (verify): load_audio and stream_audio report a cut-off file themselves, and the
+            # check would decode each file's end a second time.
             if audio_info(item, verify=False)[2] <= self.long_audio_seconds:
                 yield load_audio(item, rate), 0.0
                 return
