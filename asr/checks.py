@@ -71,6 +71,8 @@ _RANGES: dict[str, tuple[Any, str]] = {
     "optim.weight_decay": _AT_LEAST_0,
     "optim.warmup_steps": _AT_LEAST_0,
     "optim.confidence_penalty": _between(0, 10),
+    "optim.inter_ctc_weight": (lambda x: 0 <= x < 1, "in [0, 1)"),
+    "optim.inter_ctc_layer": _between(0, limits.MAX_MODEL_LAYERS, " (0 = the middle layer)"),
     "optim.min_lr_ratio": (lambda x: 0 <= x <= 1, "in [0, 1]"),
     "optim.grad_clip": (lambda x: x >= 0, ">= 0 (0 = off)"),
     "trainer.max_epochs": _AT_LEAST_1,

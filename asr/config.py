@@ -39,6 +39,11 @@ class OptimConfig:
     # entropy of the output distribution, summed over each utterance's frames; 0 = off. Against a CTC model
     # growing over-confident on its errors (the dev loss rising while the dev CER still falls).
     confidence_penalty: float = 0.0
+    # Intermediate CTC (Lee & Watanabe 2021): the loss is (1 - w) * CTC(last layer) + w * CTC(recurrent layer
+    # inter_ctc_layer, 1-based; 0 = the middle one, num_layers // 2) through the same output layer; 0 = off.
+    # A regulariser for small corpora; needs model.num_layers >= 2; nothing changes at inference.
+    inter_ctc_weight: float = 0.0
+    inter_ctc_layer: int = 0
 
 
 @dataclass

@@ -91,6 +91,19 @@ def frame_entropy(log_probs: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return (entropy * length_mask(lengths, log_probs.shape[1])).sum(1)
 
 
+def intermediate_ctc_layer(optim, num_layers: int) -> int:
+    """The recurrent layer (1-based) whose output intermediate CTC reads, or 0 when it is off."""
+    if optim.inter_ctc_weight <= 0:
+        return 0
+    layer = optim.inter_ctc_layer or num_layers // 2
+    if not 1 <= layer < num_layers:
+        raise ConfigError(
+            f"optim.inter_ctc_layer must name a recurrent layer below the last (1 to {num_layers - 1}) when "
+            f"optim.inter_ctc_weight is set, got {layer} with model.num_layers={num_layers}"
+        )
+    return layer
+
+
 class CtcTask(L.LightningModule):
     """A thin LightningModule: CTC loss for training, greedy WER/CER for validation."""
 
@@ -106,17 +119,35 @@ class CtcTask(L.LightningModule):
         self.skipped_steps = 0
         # (id, reference, hypothesis, loss, reference units, hypothesis units); units only for phone models
         self._val: list[tuple] = []
+        self.inter_layer = intermediate_ctc_layer(config.optim, model.config.num_layers)
 
-    def _loss(self, batch: Batch, augment: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _loss(
+        self, batch: Batch, augment: bool, inter_layer: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-utterance CTC losses, the last layer's log-probs and their lengths.
+
+        ``inter_layer`` > 0: the losses mix in that recurrent layer's CTC loss (``optim.inter_ctc_weight``).
+        """
         normed = self.model.normalize(batch.feats, batch.feat_lengths)
         if augment and self.config.specaugment is not None:
             normed = spec_augment(normed, batch.feat_lengths, self.config.specaugment, features=self.config.features)
-        log_probs, out_lengths = self.model.encode(normed, batch.feat_lengths)
-        losses = self.ctc(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+        if not inter_layer:
+            log_probs, out_lengths = self.model.encode(normed, batch.feat_lengths)
+            return self._ctc_losses(log_probs, out_lengths, batch), log_probs, out_lengths
+        log_probs, inter_log_probs, out_lengths = self.model.encode_with_intermediate(
+            normed, batch.feat_lengths, inter_layer
+        )
+        weight = self.config.optim.inter_ctc_weight
+        losses = ((1 - weight) * self._ctc_losses(log_probs, out_lengths, batch)
+                  + weight * self._ctc_losses(inter_log_probs, out_lengths, batch))
         return losses, log_probs, out_lengths
 
+    def _ctc_losses(self, log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return self.ctc(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+
     def training_step(self, batch: Batch, batch_idx: int):
-        losses, log_probs, out_lengths = self._loss(batch, augment=True)
+        # The intermediate loss trains only: validation reports the last layer's, comparable between runs.
+        losses, log_probs, out_lengths = self._loss(batch, augment=True, inter_layer=self.inter_layer)
         if self.config.optim.confidence_penalty > 0:
             losses = losses - self.config.optim.confidence_penalty * frame_entropy(log_probs, out_lengths)
         # Per-utterance mean: the gradient scale stays the same whatever the batch composition.

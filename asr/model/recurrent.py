@@ -67,10 +67,25 @@ def run_recurrent(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, fused
     Equal, up to float rounding, to running every sequence alone; ``lengths`` holds the valid steps.
     ``fused``: the module's packed call (default on CUDA) instead of the dense per-direction one (the CPU's).
     """
+    if fused if fused is not None else x.is_cuda:
+        _check_module(rnn)
+        return run_packed(rnn, x, lengths)
+    return run_layers(rnn, x, lengths)[-1]
+
+
+def _check_module(rnn: nn.RNNBase) -> None:
     if not rnn.batch_first or getattr(rnn, "proj_size", 0):
         raise ValueError("run_recurrent needs a batch_first module without projections")
-    if fused if fused is not None else x.is_cuda:
-        return run_packed(rnn, x, lengths)
+
+
+def run_layers(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+    """The dense path of :func:`run_recurrent`, returning every layer's output (before inter-layer dropout).
+
+    Intermediate CTC (asr.train) reads a middle layer; the fused packed call (cuDNN) cannot give one, so
+    training with it runs this path on CUDA too, at the cost of the per-call weight compaction there.
+    """
+    _check_module(rnn)
+    outputs_per_layer = []
     mask = length_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1)
     for layer in range(rnn.num_layers):
         outputs = [_one_direction(rnn, x, layer, "")]
@@ -78,6 +93,7 @@ def run_recurrent(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, fused
             backward = _one_direction(rnn, reverse_within_lengths(x, lengths), layer, "_reverse")
             outputs.append(reverse_within_lengths(backward, lengths))
         x = torch.cat(outputs, dim=-1) * mask
+        outputs_per_layer.append(x)
         if layer < rnn.num_layers - 1 and rnn.dropout > 0:
             x = nn.functional.dropout(x, rnn.dropout, rnn.training)
-    return x
+    return outputs_per_layer

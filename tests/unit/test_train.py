@@ -260,3 +260,53 @@ def test_the_confidence_penalty_subtracts_the_weighted_entropy_from_the_training
     expected = (losses - penalty * frame_entropy(log_probs, out_lengths)).mean()
     assert float(frame_entropy(log_probs, out_lengths).detach().min()) > 1.0  # untrained: far from confident
     torch.testing.assert_close(task.training_step(batch, 0), expected)
+
+
+def test_intermediate_ctc_mixes_the_middle_layers_loss_into_training_only():
+    from asr.data.dataset import Batch
+    from asr.model import CtcModel
+    from asr.text import CharTokenizer
+    from asr.train import CtcTask
+
+    weight = 0.4
+    config = load_config(None, ["model.hidden_size=16", "model.num_layers=3", "model.input_dim=16",
+                                "model.dropout=0", f"optim.inter_ctc_weight={weight}", "optim.inter_ctc_layer=2",
+                                "specaugment.freq_masks=0", "specaugment.time_masks=0"])
+    torch.manual_seed(0)
+    model = CtcModel(config.model, config.features.n_mels, 5)
+    task = CtcTask(model, CharTokenizer(["<blank>", "|", "a", "b", "c"]), config, total_steps=10)
+    lengths = torch.tensor([120, 80])
+    batch = Batch(["u0", "u1"], torch.randn(2, 120, config.features.n_mels), lengths,
+                  torch.tensor([[2, 3, 4], [3, 2, 0]]), torch.tensor([3, 2]), ["abc", "ba"])
+    normed = model.normalize(batch.feats, lengths)
+    final, middle, out_lengths = model.encode_with_intermediate(normed, lengths, 2)
+    # The last layer's log-probs are encode()'s: inference is untouched by the option.
+    torch.testing.assert_close(final, model.encode(normed, lengths)[0])
+    # The second layer's output through the same head: a model cut after two layers gives it.
+    two_layers = torch.nn.LSTM(16, 16, num_layers=2, bidirectional=True, batch_first=True)
+    two_layers.load_state_dict({k: v for k, v in model.rnn.state_dict().items() if "_l2" not in k})
+    from asr.model.recurrent import run_recurrent
+    hidden = run_recurrent(two_layers, *model.subsampling(normed, lengths))
+    torch.testing.assert_close(middle, model.head(hidden).log_softmax(-1))
+
+    def ctc(log_probs):
+        return task.ctc(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths)
+
+    expected = ((1 - weight) * ctc(final) + weight * ctc(middle)).mean()
+    assert abs(float((ctc(middle).mean() - ctc(final).mean()).detach())) > 1e-3  # the two losses differ: the mix shows
+    torch.testing.assert_close(task.training_step(batch, 0), expected)
+    # Validation reports the last layer's loss alone, comparable with runs without the option.
+    torch.testing.assert_close(task._loss(batch, augment=False)[0], ctc(final))
+
+
+@pytest.mark.parametrize("layers, layer", [(1, 0), (3, 3), (2, 5)])
+def test_intermediate_ctc_refuses_a_layer_that_is_not_below_the_last(layers, layer):
+    from asr.model import CtcModel
+    from asr.text import CharTokenizer
+    from asr.train import CtcTask
+
+    config = load_config(None, ["model.hidden_size=8", f"model.num_layers={layers}", "model.input_dim=8",
+                                "optim.inter_ctc_weight=0.3", f"optim.inter_ctc_layer={layer}"])
+    model = CtcModel(config.model, config.features.n_mels, 5)
+    with pytest.raises(ConfigError, match="optim.inter_ctc_layer"):
+        CtcTask(model, CharTokenizer(["<blank>", "|", "a", "b", "c"]), config, total_steps=10)
