@@ -148,8 +148,8 @@ def test_non_finite_loss_or_gradient_skips_the_step(tiny_corpus: Path, overrides
     snapshots: list[torch.Tensor] = []
     real_loss = CtcTask._loss
 
-    def poisoned_loss(self, batch, augment):
-        loss, log_probs, out_lengths = real_loss(self, batch, augment)
+    def poisoned_loss(self, batch, augment, **options):
+        loss, log_probs, out_lengths = real_loss(self, batch, augment, **options)
         if augment:  # training only; validation calls this with augment=False
             # The weights this step starts from are the weights the previous step left.
             snapshots.append(torch.cat([p.detach().flatten().clone() for p in self.parameters()]))
