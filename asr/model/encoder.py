@@ -59,20 +59,6 @@ class GlobalCmvn(nn.Module):
         self.mean.copy_(mean)
         self.std.copy_(std)
 
-    def encode_with_intermediate(
-        self, normed: torch.Tensor, lengths: torch.Tensor, layer: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`encode`'s log-probs, those of recurrent layer ``layer`` (1-based) through the same head, and lengths.
-
-        Intermediate CTC (Lee & Watanabe 2021) shares the output layer, so model files stay unchanged.
-        """
-        if not 1 <= layer < self.config.num_layers:
-            raise ValueError(f"intermediate layer must be in [1, {self.config.num_layers - 1}], got {layer}")
-        x, out_lengths = self.subsampling(normed, lengths)
-        layers = run_layers(self.rnn, x, out_lengths)
-        final, middle = (self.head(self.dropout(h)).log_softmax(dim=-1) for h in (layers[-1], layers[layer - 1]))
-        return final, middle, out_lengths
-
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = length_mask(lengths, feats.shape[1])[:, :, None]
         if self.per_utterance_mean:

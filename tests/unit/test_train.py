@@ -240,22 +240,29 @@ def test_frame_entropy_sums_each_utterances_valid_frames():
     torch.testing.assert_close(frame_entropy(one_hot, torch.tensor([4, 2])), torch.zeros(2))
 
 
-@pytest.mark.parametrize("penalty", [0.0, 0.3])
-def test_the_confidence_penalty_subtracts_the_weighted_entropy_from_the_training_loss(penalty):
+def _tiny_task_and_batch(overrides: list[str]):
+    """A CtcTask of a small untrained model without dropout or SpecAugment, and a two-utterance batch."""
     from asr.data.dataset import Batch
     from asr.model import CtcModel
     from asr.text import CharTokenizer
-    from asr.train import CtcTask, frame_entropy
+    from asr.train import CtcTask
 
-    config = load_config(None, ["model.hidden_size=16", "model.num_layers=1", "model.input_dim=16",
-                                "model.dropout=0", f"optim.confidence_penalty={penalty}", "specaugment.freq_masks=0",
-                                "specaugment.time_masks=0"])
+    config = load_config(None, ["model.hidden_size=16", "model.input_dim=16", "model.dropout=0",
+                                "specaugment.freq_masks=0", "specaugment.time_masks=0", *overrides])
     torch.manual_seed(0)
     model = CtcModel(config.model, config.features.n_mels, 5)
     task = CtcTask(model, CharTokenizer(["<blank>", "|", "a", "b", "c"]), config, total_steps=10)
     lengths = torch.tensor([120, 80])
     batch = Batch(["u0", "u1"], torch.randn(2, 120, config.features.n_mels), lengths,
                   torch.tensor([[2, 3, 4], [3, 2, 0]]), torch.tensor([3, 2]), ["abc", "ba"])
+    return task, batch
+
+
+@pytest.mark.parametrize("penalty", [0.0, 0.3])
+def test_the_confidence_penalty_subtracts_the_weighted_entropy_from_the_training_loss(penalty):
+    from asr.train import frame_entropy
+
+    task, batch = _tiny_task_and_batch(["model.num_layers=1", f"optim.confidence_penalty={penalty}"])
     losses, log_probs, out_lengths = task._loss(batch, augment=False)
     expected = (losses - penalty * frame_entropy(log_probs, out_lengths)).mean()
     assert float(frame_entropy(log_probs, out_lengths).detach().min()) > 1.0  # untrained: far from confident
@@ -263,21 +270,13 @@ def test_the_confidence_penalty_subtracts_the_weighted_entropy_from_the_training
 
 
 def test_intermediate_ctc_mixes_the_middle_layers_loss_into_training_only():
-    from asr.data.dataset import Batch
-    from asr.model import CtcModel
-    from asr.text import CharTokenizer
-    from asr.train import CtcTask
+    from asr.model.recurrent import run_recurrent
+
 
     weight = 0.4
-    config = load_config(None, ["model.hidden_size=16", "model.num_layers=3", "model.input_dim=16",
-                                "model.dropout=0", f"optim.inter_ctc_weight={weight}", "optim.inter_ctc_layer=2",
-                                "specaugment.freq_masks=0", "specaugment.time_masks=0"])
-    torch.manual_seed(0)
-    model = CtcModel(config.model, config.features.n_mels, 5)
-    task = CtcTask(model, CharTokenizer(["<blank>", "|", "a", "b", "c"]), config, total_steps=10)
-    lengths = torch.tensor([120, 80])
-    batch = Batch(["u0", "u1"], torch.randn(2, 120, config.features.n_mels), lengths,
-                  torch.tensor([[2, 3, 4], [3, 2, 0]]), torch.tensor([3, 2]), ["abc", "ba"])
+    task, batch = _tiny_task_and_batch(["model.num_layers=3", f"optim.inter_ctc_weight={weight}",
+                                        "optim.inter_ctc_layer=2"])
+    model, lengths = task.model, batch.feat_lengths
     normed = model.normalize(batch.feats, lengths)
     final, middle, out_lengths = model.encode_with_intermediate(normed, lengths, 2)
     # The last layer's log-probs are encode()'s: inference is untouched by the option.
@@ -285,7 +284,6 @@ def test_intermediate_ctc_mixes_the_middle_layers_loss_into_training_only():
     # The second layer's output through the same head: a model cut after two layers gives it.
     two_layers = torch.nn.LSTM(16, 16, num_layers=2, bidirectional=True, batch_first=True)
     two_layers.load_state_dict({k: v for k, v in model.rnn.state_dict().items() if "_l2" not in k})
-    from asr.model.recurrent import run_recurrent
     hidden = run_recurrent(two_layers, *model.subsampling(normed, lengths))
     torch.testing.assert_close(middle, model.head(hidden).log_softmax(-1))
 
