@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from asr.model.masking import length_mask
-from asr.model.recurrent import run_layers, run_recurrent
+from asr.model.recurrent import layer_outputs, run_recurrent
 from asr.model.subsampling import ConvSubsampling
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -113,8 +113,10 @@ class CtcModel(nn.Module):
         if not 1 <= layer < self.config.num_layers:
             raise ValueError(f"intermediate layer must be in [1, {self.config.num_layers - 1}], got {layer}")
         x, out_lengths = self.subsampling(normed, lengths)
-        layers = run_layers(self.rnn, x, out_lengths)
-        final, middle = (self.head(self.dropout(h)).log_softmax(dim=-1) for h in (layers[-1], layers[layer - 1]))
+        for number, hidden in enumerate(layer_outputs(self.rnn, x, out_lengths), start=1):
+            if number == layer:
+                middle = hidden
+        final, middle = (self.head(self.dropout(h)).log_softmax(dim=-1) for h in (hidden, middle))
         return final, middle, out_lengths
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,9 @@ same outputs (tests/unit/test_recurrent_paths.py runs the packed one on the CPU)
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -70,7 +73,8 @@ def run_recurrent(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, fused
     if fused if fused is not None else x.is_cuda:
         _check_module(rnn)
         return run_packed(rnn, x, lengths)
-    return run_layers(rnn, x, lengths)[-1]
+    # Only the last layer's output is kept: inference holds one layer's activations at a time.
+    return deque(layer_outputs(rnn, x, lengths), maxlen=1)[0]
 
 
 def _check_module(rnn: nn.RNNBase) -> None:
@@ -78,14 +82,13 @@ def _check_module(rnn: nn.RNNBase) -> None:
         raise ValueError("run_recurrent needs a batch_first module without projections")
 
 
-def run_layers(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-    """The dense path of :func:`run_recurrent`, returning every layer's output (before inter-layer dropout).
+def layer_outputs(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> Iterator[torch.Tensor]:
+    """The dense path of :func:`run_recurrent`, yielding each layer's output in turn (before inter-layer dropout).
 
     Intermediate CTC (asr.train) reads a middle layer; the fused packed call (cuDNN) cannot give one, so
     training with it runs this path on CUDA too, at the cost of the per-call weight compaction there.
     """
     _check_module(rnn)
-    outputs_per_layer = []
     mask = length_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1)
     for layer in range(rnn.num_layers):
         outputs = [_one_direction(rnn, x, layer, "")]
@@ -93,7 +96,6 @@ def run_layers(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> list[
             backward = _one_direction(rnn, reverse_within_lengths(x, lengths), layer, "_reverse")
             outputs.append(reverse_within_lengths(backward, lengths))
         x = torch.cat(outputs, dim=-1) * mask
-        outputs_per_layer.append(x)
+        yield x
         if layer < rnn.num_layers - 1 and rnn.dropout > 0:
             x = nn.functional.dropout(x, rnn.dropout, rnn.training)
-    return outputs_per_layer
