@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -69,17 +70,31 @@ def extract_features(
     logmel = LogMel(config).eval()
     # One utterance's log-mel is too small an operation to split over threads: with other work on the cores,
     # OpenMP threads spin waiting for each other and extraction ran 10x slower on 2 threads than on one
-    # (tools/bench/results/features.md). Training's thread count is restored afterwards.
+    # (tools/bench/results/features.md). Utterances are spread over the thread budget instead: decoding
+    # compressed audio (libsndfile, called without the GIL) and the log-mel ops (torch, likewise) run in
+    # parallel. Training's thread count is restored afterwards.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        feats = [utterance_features(u, logmel, speed) for u in utterances]
+        feats = _map_in_order(lambda u: utterance_features(u, logmel, speed), utterances, threads)
     finally:
         torch.set_num_threads(threads)
     if cache_file is not None:
         with atomic_write(cache_file, "wb") as handle:
             torch.save(feats, handle)
     return feats
+
+
+def _map_in_order(function, items: Sequence, workers: int) -> list:
+    """``[function(x) for x in items]`` on ``workers`` threads; the first failure (in item order) is raised and
+    the items not yet started are dropped, so a bad file stops extraction as soon as it would alone."""
+    if workers <= 1 or len(items) <= 1:
+        return [function(x) for x in items]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-features")
+    try:
+        return list(pool.map(function, items))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def ctc_min_frames(target: list[int]) -> int:
