@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,15 @@ from asr.checkpoint import AsrBundle, load_bundle
 from asr.decode import DecoderConfig, Hypothesis, Word, build_decoder
 from asr.errors import AsrError, ConfigError
 from asr.features import LogMel
+from asr.read_ahead import read_ahead
 from asr.segments import Segment, blocks_of, quiet_cut, quiet_segments, region_segments, samples_from_array
 from asr.vad import VAD_RATE, VadConfig, speech_segments, speech_segments_of_samples
 
 SEGMENTERS = ("quiet", "vad")
+# Files read ahead on reading threads while the model runs: enough to cover a batch's model time on
+# speechocean762's Opus files (4 left the readers idle for part of it: 16-17 s against 15.7 s for its 820 dev
+# files); memory holds at most this many short files (each at most long_audio_seconds) beyond the batch.
+READ_AHEAD_FILES = 32
 
 __all__ = ["SEGMENTERS", "Transcriber", "ensemble_member", "input_name", "quiet_cut"]
 
@@ -165,9 +171,9 @@ class Transcriber:
                 yield _join(parts.pop(next_out, []))
                 next_out += 1
 
-        for i, item in enumerate(inputs):
+        for i, item, read in read_ahead(inputs, self._read_short, torch.get_num_threads(), depth=READ_AHEAD_FILES):
             try:
-                for samples, start in self._segments(item, i, sample_rate):
+                for samples, start in self._segments(item, i, sample_rate, read):
                     pending.append((i, samples, start))
                     seconds += samples.numel() / self.sample_rate
                     if seconds >= self.max_batch_seconds:
@@ -182,13 +188,21 @@ class Transcriber:
         flush()
         yield from ready()
 
-    def _segments(self, item, index: int, sample_rate: int | None) -> Iterator[Segment]:
+    def _read_short(self, path: str | os.PathLike) -> torch.Tensor | None:
+        """A file's samples at the model's rate, or None for a file long enough to be streamed in segments."""
+        # No tail check (verify): load_audio and stream_audio report a cut-off file themselves, and the
+        # check would decode each file's end a second time.
+        if audio_info(path, verify=False)[2] <= self.long_audio_seconds:
+            return load_audio(path, self.sample_rate)
+        return None
+
+    def _segments(self, item, index: int, sample_rate: int | None, read: Future | None = None) -> Iterator[Segment]:
+        """``read``: :meth:`_read_short` of a path input, already under way on a reading thread."""
         rate = self.sample_rate
         if isinstance(item, (str, os.PathLike)):
-            # No tail check (verify): load_audio and stream_audio report a cut-off file themselves, and the
-            # check would decode each file's end a second time.
-            if audio_info(item, verify=False)[2] <= self.long_audio_seconds:
-                yield load_audio(item, rate), 0.0
+            samples = read.result() if read is not None else self._read_short(item)
+            if samples is not None:
+                yield samples, 0.0
                 return
             blocks = stream_audio(item, rate, chunk_seconds=min(10.0, self.segment_seconds))
             regions = speech_segments(item, self.segment_seconds, self.vad) if self.segmenter == "vad" else None
