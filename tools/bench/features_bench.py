@@ -1,4 +1,4 @@
-"""Log-mel features: our extraction (asr.features.LogMel, torchaudio) against librosa, and a process pool.
+"""Log-mel features: our extraction (asr.features.LogMel, torchaudio) against librosa, and threaded extraction.
 
     python tools/bench/features_bench.py [--manifest M.jsonl] [--limit 200] [--repeats 3]
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
                  "extraction": [{k: v[:2] for k, v in rows.items()} for rows in extraction],
                  "extraction_identical": identical, "ratio_cpu": lib_cpu / ours_cpu,
                  "ratio_wall": lib_wall / ours_wall})
-    lines = header("Log-mel features: ours against librosa; a process pool for extraction", info,
+    lines = header("Log-mel features: ours against librosa; threaded extraction", info,
                    f"{len(utts)} utterances, {audio_s:.0f} s of audio "
                    f"({'`' + str(args.manifest) + '`' if args.manifest else 'synthetic noise'}), 80 mel bins, "
                    "25 ms windows, 10 ms hop, FFT 512. Best of "
